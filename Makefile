@@ -1,0 +1,39 @@
+# MedSeg: `make demo` and `make test` work from a fresh clone; each target runs `setup` first.
+# setup makes .venv in the checkout and installs everything, in the order the packages need:
+#   torch 2.13.0 first (pinned: it takes the machine's CPU wheel; unpinned pulls GB of CUDA),
+#   numpy + versioneer, then pyradiomics 3.0.1 with --no-build-isolation (the 3.1.0 sdist's metadata is broken),
+#   then this project with its extras (slicer-core for the MRML tests, highdicom, pytest-xdist).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.setup-stamp
+PYTEST_ARGS ?= -n 2 --durations=15
+
+.PHONY: setup demo test bench clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==2.13.0
+	$(PY) scripts/check_torch.py
+	$(PIP) install --quiet numpy versioneer
+	$(PIP) install --quiet --no-build-isolation pyradiomics==3.0.1
+	$(PIP) install --quiet -e '.[test,dicomseg,slicer]'
+	@touch $(STAMP)
+	@echo "setup: done ($(VENV))"
+
+demo: setup
+	$(VENV)/bin/medseg demo -o out/demo
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) benchmarks/run_all.py
+
+clean-venv:
+	rm -rf $(VENV)

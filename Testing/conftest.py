@@ -1,0 +1,57 @@
+"""Shared fixtures: the real CTs in ../shared/data, a phantom study, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
+
+
+def shared(*parts: str) -> Path:
+    """A path under ../shared/data; the test skips, saying why, when it is missing."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real CT data not found at {path} (CI has ../shared/data beside the checkout)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def abdomen_dicom() -> Path:
+    return shared("ct-abdomen-20", "dicom")
+
+
+@pytest.fixture(scope="session")
+def abdomen_reference() -> Path:
+    return shared("ct-abdomen-20", "reference-labels.nrrd")
+
+
+@pytest.fixture(scope="session")
+def chest_dicom() -> Path:
+    return shared("ct-chest-2", "dicom")
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str | os.PathLike, cwd: Path | None = None) -> CliResult:
+    """Run `medseg ARGS` in a subprocess (the installed entry point's module), as a user would."""
+    env = dict(os.environ, MEDSEG_PROGRESS="0")
+    proc = subprocess.run([sys.executable, "-m", "MedSegLib.cli", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, env=env, timeout=600)
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
