@@ -52,3 +52,20 @@ def test_demo_command(tmp_path, cli):
     for name in ("chest-hu.nrrd", "chest-truth.seg.nrrd", "chest-truth.png"):
         assert (tmp_path / "demo" / name).stat().st_size > 0
     assert "32 slices" in res.stdout
+
+
+def test_load_reports_progress_and_can_be_cancelled(tmp_path):
+    import threading
+
+    from MedSegLib.errors import Cancelled
+
+    study = write_phantom_study(tmp_path / "p", seed=0, shape=(8, 32, 32))
+    seen = []
+    load(study["dicom"], progress=lambda f, m: seen.append((f, m)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert any("decoding" in m for _, m in seen)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Cancelled):
+        load(study["dicom"], cancel=stop)
