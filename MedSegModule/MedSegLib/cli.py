@@ -28,7 +28,6 @@ PLANNED = {
     "export": (5, "TorchScript / ONNX export"),
     "radiomics": (6, "pyradiomics features per segment"),
     "stats": (6, "volume and HU statistics per segment"),
-    "mesh": (6, "surface meshes per segment"),
     "run": (6, "the whole pipeline with report.html"),
 }
 
@@ -103,6 +102,49 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         say(f"{name:<16} {m['dice']:6.3f} {m['iou']:6.3f} {m['hd95']:8.2f} {m['assd']:8.2f} {m['volume_diff_pct']:10.1f}")
         if m.get("note"):
             say(f"    note: {m['note']}")
+    return 0
+
+
+def _label_values(text: str | None) -> list[int] | None:
+    from .errors import ParameterError
+
+    if not text:
+        return None
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ParameterError(f"--labels takes comma-separated label values, such as 3,4 (got {text!r})") from None
+
+
+def cmd_mesh(args: argparse.Namespace) -> int:
+    from .errors import ParameterError
+    from .io import read_label_image
+    from .mesh import label_surfaces
+    from .mesh_io import render_html, render_png, write_meshes
+
+    if args.smooth < 0:
+        raise ParameterError("--smooth takes a number of iterations >= 0")
+    if not 0.0 <= args.decimate < 1.0:
+        raise ParameterError("--decimate takes the fraction of faces to remove, in [0, 1)")
+    labels, names = read_label_image(args.labels)
+    with progress_bar("meshing") as progress:
+        surfaces = label_surfaces(labels, names=names or None, smooth_iterations=args.smooth, decimate=args.decimate,
+                                  ras=args.ras, values=_label_values(args.label_values), progress=progress)
+    if not surfaces:
+        raise ParameterError(f"{args.labels}: no segment to mesh (the label image is empty)")
+    paths = write_meshes(surfaces, args.output, fmt=args.format, inputs=[args.labels])
+    summaries = [s.summary() for s in surfaces]
+    if args.png:
+        render_png(surfaces, args.png, views=("anterior-oblique", "inferior"), inputs=[args.labels])
+    if args.html:
+        render_html(surfaces, args.html, inputs=[args.labels])
+    if args.json:
+        print(json.dumps(summaries, indent=2))
+        return 0
+    say(f"wrote {len(paths)} surface(s) to {args.output} ({'RAS' if args.ras else 'LPS'} mm)")
+    say(f"{'segment':<24} {'area mm2':>10} {'volume ml':>10} {'watertight':>10}")
+    for s in summaries:
+        say(f"{s['name']:<24} {s['area_mm2']:10.1f} {s['volume_ml']:10.3f} {str(s['watertight']):>10}")
     return 0
 
 
@@ -198,9 +240,17 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-o", "--output", required=True)
         p.add_argument("--resample-labels", action="store_true")
 
-    p = add("mesh", "one surface per segment")
-    p.add_argument("labels")
-    p.add_argument("-o", "--output", required=True)
+    p = add("mesh", "one surface per segment (marching cubes), with area and enclosed volume", cmd_mesh)
+    p.add_argument("labels", help="label image (.seg.nrrd, .nrrd, .nii.gz, .mha)")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--format", choices=("stl", "obj", "vtp", "ply"), default="stl")
+    p.add_argument("--smooth", type=int, default=0, metavar="N", help="Taubin smoothing iterations (default 0)")
+    p.add_argument("--decimate", type=float, default=0.0, metavar="F", help="fraction of faces to remove, 0..1")
+    p.add_argument("--ras", action="store_true", help="RAS coordinates, as Slicer exports (default LPS)")
+    p.add_argument("--labels", dest="label_values", metavar="1,2", help="only these label values")
+    p.add_argument("--png", metavar="FILE", help="also render a static PNG (matplotlib)")
+    p.add_argument("--html", metavar="FILE", help="also write an interactive HTML (needs plotly)")
+    p.add_argument("--json", action="store_true", help="print the per-segment summary as JSON")
 
     p = add("run", "the whole pipeline, with report.html")
     p.add_argument("input")

@@ -42,10 +42,12 @@ def same_voxels(a: sitk.Image, b: sitk.Image, tol: float = TOLERANCE_MM) -> bool
     """True when ``a`` and ``b`` sample the same voxel centres, perhaps in flipped or permuted axis order."""
     if sorted(a.GetSize()) != sorted(b.GetSize()) or not np.allclose(sorted(a.GetSpacing()), sorted(b.GetSpacing()), atol=tol):
         return False
-    da = np.abs(np.asarray(a.GetDirection()).reshape(3, 3))
-    db = np.abs(np.asarray(b.GetDirection()).reshape(3, 3))
-    # Each axis of one must be parallel to some axis of the other.
-    if not np.allclose(np.sort(np.round(da.T @ db, 6).ravel()), np.sort(np.round(np.eye(3), 6).ravel()), atol=1e-5):
+    da = np.asarray(a.GetDirection()).reshape(3, 3)
+    db = np.asarray(b.GetDirection()).reshape(3, 3)
+    # Each axis of one must be parallel to some axis of the other: |Da^T Db| is a permutation matrix.
+    cross = np.abs(da.T @ db)
+    if not (np.allclose(np.sort(cross.ravel()), [0] * 6 + [1] * 3, atol=1e-5)
+            and np.allclose(cross.sum(axis=0), 1, atol=1e-5) and np.allclose(cross.sum(axis=1), 1, atol=1e-5)):
         return False
     ca = {tuple(np.round(p / tol / 10).astype(np.int64)) for p in _corners(a)}
     cb = {tuple(np.round(p / tol / 10).astype(np.int64)) for p in _corners(b)}
