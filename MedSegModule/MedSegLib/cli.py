@@ -26,8 +26,6 @@ PLANNED = {
     "train": (5, "U-Net training"),
     "predict": (5, "U-Net inference"),
     "export": (5, "TorchScript / ONNX export"),
-    "radiomics": (6, "pyradiomics features per segment"),
-    "stats": (6, "volume and HU statistics per segment"),
     "run": (6, "the whole pipeline with report.html"),
 }
 
@@ -148,6 +146,54 @@ def cmd_mesh(args: argparse.Namespace) -> int:
     return 0
 
 
+def _image_and_labels(args: argparse.Namespace):
+    from .io import load
+    from .tables import read_named_labels
+
+    with progress_bar("reading") as progress:
+        image, meta = load(args.image, progress=progress)
+    labels, names = read_named_labels(args.labels)
+    for w in meta.get("warnings", []):
+        warn(w)
+    return image, meta, labels, names
+
+
+def cmd_radiomics(args: argparse.Namespace) -> int:
+    from .io import input_files
+    from .radiomics import extract, list_presets, load_params
+    from .tables import write_rows
+
+    params = load_params(args.params)
+    image, meta, labels, names = _image_and_labels(args)
+    selection = [v.strip() for v in args.label_values.split(",") if v.strip()] if args.label_values else None
+    with progress_bar("radiomics") as progress:
+        rows = extract(image, labels, names=names or None, params=params, label_values=selection,
+                       diagnostics=args.diagnostics, jobs=args.jobs, resample_labels=args.resample_labels,
+                       progress=progress)
+    write_rows(rows, args.output, inputs=[*input_files(args.image, meta), args.labels])
+    features = len(rows[0]) - 2 if rows else 0
+    say(f"wrote {args.output}: {len(rows)} segment(s) x {features} columns "
+        f"({', '.join(str(r['segment']) for r in rows)})")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from .io import input_files
+    from .stats import segment_statistics
+    from .tables import write_rows
+
+    image, meta, labels, names = _image_and_labels(args)
+    rows = segment_statistics(image, labels, names=names or None, resample_labels=args.resample_labels)
+    write_rows(rows, args.output, inputs=[*input_files(args.image, meta), args.labels])
+    say(f"wrote {args.output}")
+    say(f"{'segment':<28} {'voxels':>9} {'ml':>9} {'mean HU':>8} {'std':>7}")
+    for r in rows:
+        mean = "" if r["mean"] in (None, "") else f"{r['mean']:8.1f}"
+        std = "" if r["std"] in (None, "") else f"{r['std']:7.1f}"
+        say(f"{str(r['segment']):<28} {r['voxel_count']:>9} {r['volume_ml']:9.2f} {mean:>8} {std:>7}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -232,13 +278,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True)
     p.add_argument("-o", "--output", required=True)
 
-    for name, text in (("radiomics", "pyradiomics features per segment"),
-                       ("stats", "volume and HU statistics per segment")):
-        p = add(name, text)
-        p.add_argument("image")
-        p.add_argument("labels")
-        p.add_argument("-o", "--output", required=True)
-        p.add_argument("--resample-labels", action="store_true")
+    p = add("radiomics", "pyradiomics features, one wide row per segment", cmd_radiomics)
+    p.add_argument("image", help="DICOM folder/file or volume (HU)")
+    p.add_argument("labels", help="label image (.seg.nrrd, or a volume with an optional <name>.json of names)")
+    p.add_argument("-o", "--output", required=True, help="OUT.csv or OUT.json")
+    p.add_argument("--params", metavar="P.yaml", default=None,
+                   help="pyradiomics parameter file, or a preset: ct-default (default), ct-wavelet-log, ct-baseline")
+    p.add_argument("--labels", dest="label_values", metavar="1,2",
+                   help="label values or names to run (default: all but body and table-headrest)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes (0 = one per CPU)")
+    p.add_argument("--diagnostics", action="store_true", help="add pyradiomics' diagnostics_* columns")
+    p.add_argument("--resample-labels", action="store_true", help="resample LABELS onto IMAGE's grid when they differ")
+
+    p = add("stats", "volume and HU statistics per segment (like Slicer's Segment Statistics)", cmd_stats)
+    p.add_argument("image", help="DICOM folder/file or volume (HU)")
+    p.add_argument("labels", help="label image")
+    p.add_argument("-o", "--output", required=True, help="OUT.csv or OUT.json")
+    p.add_argument("--resample-labels", action="store_true", help="resample LABELS onto IMAGE's grid when they differ")
 
     p = add("mesh", "one surface per segment (marching cubes), with area and enclosed volume", cmd_mesh)
     p.add_argument("labels", help="label image (.seg.nrrd, .nrrd, .nii.gz, .mha)")
