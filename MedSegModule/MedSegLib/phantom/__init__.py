@@ -1,8 +1,11 @@
-"""Seeded, deterministic CT phantoms with exact ground truth, written as real DICOM CT series.
+"""Seeded, deterministic phantoms with exact ground truth, written as real DICOM series.
 
-``make_chest(...)`` builds a :class:`Phantom` (HU + labels on one LPS grid); ``write_ct_series``
-writes any HU volume as a CT series; ``write_phantom_study`` writes both a series and its
-ground-truth labels. New phantom kinds (head, abdomen, cardiac) register in :data:`PHANTOMS`.
+Kinds (:data:`PHANTOMS`): ``chest`` (:func:`make_chest`), ``head`` (:func:`make_head`, headrest
+variants), ``abdomen`` (:func:`make_abdomen`, arms beside the body) and ``cardiac-mr``
+(:func:`make_cardiac_mr`, short-axis MR with contours). Each builds a :class:`Phantom` (values +
+labels on one LPS grid). ``write_ct_series`` / ``write_mr_series`` write a volume as a DICOM
+series; ``write_phantom_study`` writes a phantom's series, its ground-truth labels and, for the
+cardiac MR, its contours as point-list files and an RT Structure Set.
 """
 
 from __future__ import annotations
@@ -14,43 +17,56 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pydicom
 
 from ..io.atomic import atomic_output
 from ..io.volume_files import write_volume
-from ..labels import AUTO_LABELS
-from .chest import Phantom, make_chest
+from .abdomen import make_abdomen
+from .base import Phantom
+from .cardiac import CARDIAC_LABELS, CONTOUR_ROIS, make_cardiac_mr, write_mr_series
+from .chest import make_chest
+from .contours import POINT_LIST_PATTERN, write_point_lists, write_rtstruct
 from .dicom_writer import write_ct_series
+from .head import HEADREST_VARIANTS, make_head
 
-__all__ = ["PHANTOMS", "Phantom", "make_chest", "make_phantom", "write_ct_series", "write_phantom_study"]
+__all__ = ["CARDIAC_LABELS", "HEADREST_VARIANTS", "PHANTOMS", "Phantom", "make_abdomen", "make_cardiac_mr",
+           "make_chest", "make_head", "make_phantom", "write_ct_series", "write_mr_series", "write_phantom_study"]
 
 #: Phantom makers by kind; each is ``maker(shape=..., spacing=..., seed=..., noise_hu=..., ...) -> Phantom``.
-PHANTOMS: dict[str, Callable[..., Phantom]] = {"chest": make_chest}
+PHANTOMS: dict[str, Callable[..., Phantom]] = {
+    "chest": make_chest, "head": make_head, "abdomen": make_abdomen, "cardiac-mr": make_cardiac_mr,
+}
+
+
+def _maker(kind: str) -> Callable[..., Phantom]:
+    try:
+        return PHANTOMS[kind]
+    except KeyError:
+        raise ValueError(f"unknown phantom kind {kind!r}; known: {sorted(PHANTOMS)}") from None
 
 
 def make_phantom(kind: str = "chest", **kw) -> Phantom:
     """Build a phantom of ``kind`` (a key of :data:`PHANTOMS`) with the maker's keyword arguments."""
-    try:
-        maker = PHANTOMS[kind]
-    except KeyError:
-        raise ValueError(f"unknown phantom kind {kind!r}; known: {sorted(PHANTOMS)}") from None
-    return maker(**kw)
+    return _maker(kind)(**kw)
 
 
 def write_phantom_study(out_dir: str | os.PathLike, seed: int = 0, *, kind: str = "chest",
                         phantom: Phantom | None = None, **kw) -> dict:
-    """Write ``<out>/dicom/`` (the CT series), ``<out>/labels.nrrd`` and ``<out>/labels.json``.
+    """Write ``<out>/dicom/`` (the series), ``<out>/labels.nrrd`` and ``<out>/labels.json``.
 
-    Keyword arguments the phantom maker accepts (shape, spacing, noise_hu, ...) build the phantom;
-    the rest go to :func:`write_ct_series` (shuffle_names, instance_numbers, transfer_syntax, ...).
-    A phantom with out-of-field voxels gets them written as stored -2000 (PixelPaddingValue)
-    unless ``pixel_padding_value`` says otherwise. Returns a dict of paths: ``dicom`` (folder),
-    ``files`` (the slice files in position order), ``labels``, ``labels_json``, and ``phantom``.
+    Keyword arguments the phantom maker accepts (shape, spacing, noise_hu, headrest, ...) build the
+    phantom; the rest go to the series writer (shuffle_names, instance_numbers, transfer_syntax,
+    ...). CT phantoms are written by :func:`write_ct_series`, MR ones by :func:`write_mr_series`. A
+    phantom with out-of-field voxels gets them written as stored -2000 (PixelPaddingValue) unless
+    ``pixel_padding_value`` says otherwise. A phantom with contours (cardiac MR) also gets
+    ``<out>/contours/`` (point lists, ``IM-0001-{InstanceNumber:04d}-{i,o}contour-manual.txt``) and
+    ``<out>/rtstruct.dcm``. Returns a dict of paths: ``dicom`` (folder), ``files`` (the slice files
+    in position order), ``labels``, ``labels_json``, ``phantom``, and for contours ``contours``
+    (folder), ``contour_files`` and ``rtstruct``.
     """
     out = Path(out_dir)
     if phantom is None:
-        maker = PHANTOMS.get(kind)
-        if maker is None:
-            raise ValueError(f"unknown phantom kind {kind!r}; known: {sorted(PHANTOMS)}")
+        maker = _maker(kind)
         names = set(inspect.signature(maker).parameters)
         phantom = maker(seed=seed, **{k: v for k, v in kw.items() if k in names})
         kw = {k: v for k, v in kw.items() if k not in names}
@@ -59,21 +75,38 @@ def write_phantom_study(out_dir: str | os.PathLike, seed: int = 0, *, kind: str 
     if phantom.padding_mask is not None and phantom.padding_mask.any():
         writer_kw.update(pixel_padding_value=kw.pop("pixel_padding_value", -2000), padding_mask=phantom.padding_mask)
     writer_kw.update(kw)
-    files = write_ct_series(phantom.hu, phantom.spacing, phantom.origin, out / "dicom",
-                            direction=phantom.direction, **writer_kw)
+    if phantom.modality == "MR":
+        files = write_mr_series(phantom.hu, phantom.spacing, phantom.origin, out / "dicom",
+                                direction=phantom.direction, window=phantom.window, **writer_kw)
+    else:
+        files = write_ct_series(phantom.hu, phantom.spacing, phantom.origin, out / "dicom",
+                                direction=phantom.direction, **writer_kw)
     labels_path = write_volume(phantom.labels_image(), out / "labels.nrrd")
     present = {int(v) for v in np.unique(phantom.labels)}
     info = {
         "phantom": phantom.name,
+        "modality": phantom.modality,
         "seed": seed,
         "shape_zyx": list(phantom.hu.shape),
         "spacing_zyx_mm": list(phantom.spacing),
         "origin_xyz_lps_mm": list(phantom.origin),
         "labels": [{"value": lab.value, "name": lab.name, "color": list(lab.color),
-                    "present": lab.value in present} for lab in AUTO_LABELS],
+                    "present": lab.value in present} for lab in phantom.label_table],
     }
+    result = {"dicom": out / "dicom", "files": files, "labels": labels_path, "phantom": phantom}
+    if phantom.contours:
+        numbers = [int(pydicom.dcmread(f, stop_before_pixels=True).InstanceNumber) for f in files]
+        result["contours"] = out / "contours"
+        result["contour_files"] = write_point_lists(out / "contours", phantom.contours, numbers)
+        rois = [(*CONTOUR_ROIS.get(name, (name, (255, 255, 0))), per_slice)
+                for name, per_slice in phantom.contours.items()]
+        result["rtstruct"] = write_rtstruct(out / "rtstruct.dcm", files, rois, seed=seed,
+                                            label=f"MedSeg {phantom.name}")
+        info["contours"] = {"pattern": POINT_LIST_PATTERN, "coordinates": "x = column, y = row (pixel centres)",
+                            "rtstruct": "rtstruct.dcm",
+                            "rois": {name: CONTOUR_ROIS.get(name, (name,))[0] for name in phantom.contours}}
     json_path = out / "labels.json"
     with atomic_output(json_path) as tmp:
         tmp.write_text(json.dumps(info, indent=2) + "\n")
-    return {"dicom": out / "dicom", "files": files, "labels": labels_path, "labels_json": json_path,
-            "phantom": phantom}
+    result["labels_json"] = json_path
+    return result

@@ -5,127 +5,18 @@ the voxel centres, so the anatomy keeps its size whatever the grid. With the ide
 the column index grows toward the patient's left: the right lung sits at low column index (the
 image left, radiological convention) and the table at high row index (posterior).
 
-The first part of this file holds the pieces every phantom shares (:class:`Phantom`, the grid,
-shapes, the curved table, noise); the head/abdomen/cardiac phantoms reuse them.
+The pieces every phantom shares (:class:`Phantom`, the grid, shapes, the curved table, noise) live
+in :mod:`.base` and are re-exported here for the callers that imported them from this module.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
-import SimpleITK as sitk
-from scipy import ndimage
 
-from ..labels import AIR_HU, compose
+from .base import HU, IDENTITY, Phantom, compose_auto, curved_table, default_geometry, ellipse, finish, grid_mm
 
-IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
-
-#: Nominal tissue HU (before noise).
-HU = {
-    "air": -1000, "fat": -100, "muscle": 45, "soft": 40, "heart": 45, "lung": -850, "vessel": 40,
-    "cortical": 650, "cancellous": 220, "rib": 450, "sternum": 350, "csf": 15,
-    "table_shell": 300, "table_foam": -800,
-}
-
-
-@dataclass
-class Phantom:
-    """A phantom volume: HU and exclusive labels (z, y, x) on one LPS grid.
-
-    ``spacing`` is (z, y, x) mm, ``origin`` the (x, y, z) LPS mm of voxel (0, 0, 0), ``direction``
-    9 numbers in SimpleITK order. ``masks`` holds each ground-truth structure by label name
-    (overlapping: body lies under the lungs); ``tissues`` holds the HU classes (fat, muscle, ...).
-    ``padding_mask`` marks out-of-field voxels (None when the whole grid is in the field).
-    """
-
-    hu: np.ndarray
-    labels: np.ndarray
-    spacing: tuple[float, float, float]
-    origin: tuple[float, float, float]
-    direction: tuple[float, ...] = IDENTITY
-    name: str = "chest"
-    seed: int = 0
-    body_part: str = "CHEST"
-    masks: dict[str, np.ndarray] = field(default_factory=dict)
-    tissues: dict[str, np.ndarray] = field(default_factory=dict)
-    padding_mask: np.ndarray | None = None
-
-    @property
-    def spacing_xyz(self) -> tuple[float, float, float]:
-        return tuple(float(s) for s in self.spacing[::-1])  # type: ignore[return-value]
-
-    def _image(self, array: np.ndarray) -> sitk.Image:
-        image = sitk.GetImageFromArray(array)
-        image.SetSpacing(self.spacing_xyz)
-        image.SetOrigin(tuple(float(o) for o in self.origin))
-        image.SetDirection(tuple(float(d) for d in self.direction))
-        return image
-
-    def to_image(self) -> sitk.Image:
-        """The HU volume as an int16 SimpleITK image in LPS."""
-        return self._image(self.hu)
-
-    def labels_image(self) -> sitk.Image:
-        """The exclusive label map (the DESIGN label table) as a uint8 image on the same grid."""
-        return self._image(self.labels)
-
-
-def default_geometry(shape, spacing=None, origin=None, fov_mm=350.0, length_mm=160.0):
-    """Spacing (z, y, x) and origin (x, y, z) for a grid centred on the isocentre (x = y = 0).
-
-    Without ``spacing`` the in-plane FOV is ``fov_mm`` and the stack ``length_mm`` long, so the
-    default 32 x 128 x 128 grid gets 5 mm slices of 2.734375 mm pixels.
-    """
-    nz, ny, nx = shape
-    if spacing is None:
-        spacing = (length_mm / nz, fov_mm / ny, fov_mm / nx)
-    sz, sy, sx = (float(s) for s in spacing)
-    if origin is None:
-        origin = (-(nx - 1) * sx / 2, -(ny - 1) * sy / 2, -400.0)
-    return (sz, sy, sx), tuple(float(o) for o in origin)
-
-
-def grid_mm(shape, spacing, origin):
-    """Voxel-centre coordinates (z, y, x), each a 1-D array in mm (identity direction)."""
-    nz, ny, nx = shape
-    sz, sy, sx = spacing
-    return (origin[2] + sz * np.arange(nz), origin[1] + sy * np.arange(ny), origin[0] + sx * np.arange(nx))
-
-
-def ellipse(X, Y, cx, cy, a, b):
-    """Boolean mask of the ellipse with centre (cx, cy) and semi-axes (a, b) mm."""
-    if a <= 0 or b <= 0:
-        return np.zeros(np.broadcast_shapes(np.shape(X), np.shape(Y)), dtype=bool)
-    return ((X - cx) / a) ** 2 + ((Y - cy) / b) ** 2 <= 1.0
-
-
-def curved_table(X, Y, top_mm, half_width_mm=165.0, radius_mm=600.0, shell_mm=3.0, thickness_mm=28.0):
-    """(shells, foam) masks of a CT table: two thin curved carbon shells with foam between.
-
-    The upper surface is a shallow trough ``y = top - x^2 / (2 R)`` (edges rise toward the
-    patient); ``top_mm`` is its lowest point (largest y), below the patient.
-    """
-    inner = top_mm - X ** 2 / (2 * radius_mm)
-    depth = Y - inner
-    within = (np.abs(X) <= half_width_mm) & (depth >= 0) & (depth <= thickness_mm)
-    shells = within & ((depth <= shell_mm) | (depth >= thickness_mm - shell_mm))
-    return shells, within & ~shells
-
-
-def finish(hu: np.ndarray, rng: np.random.Generator, noise_hu: float, blur_mm: float, spacing,
-           padding_mask=None) -> np.ndarray:
-    """Optional blur (scanner PSF), Gaussian noise, clip to the CT range, int16; padding to AIR_HU."""
-    out = hu.astype(np.float32)
-    if blur_mm > 0:
-        out = ndimage.gaussian_filter(out, sigma=[0.0, blur_mm / spacing[1], blur_mm / spacing[2]])
-    if noise_hu > 0:
-        out += rng.normal(0.0, noise_hu, size=out.shape).astype(np.float32)
-    out = np.clip(np.rint(out), AIR_HU, 3071).astype(np.int16)
-    if padding_mask is not None:
-        out[padding_mask] = AIR_HU
-    return out
-
+__all__ = ["HU", "IDENTITY", "Phantom", "curved_table", "default_geometry", "ellipse", "finish", "grid_mm",
+           "make_chest"]
 
 # ---------------------------------------------------------------------------------------------
 # The chest
@@ -133,16 +24,30 @@ def finish(hu: np.ndarray, rng: np.random.Generator, noise_hu: float, blur_mm: f
 
 def make_chest(shape=(32, 128, 128), spacing=None, seed: int = 0, noise_hu: float = 10.0, *,
                origin=None, jitter: float = 1.0, blur_mm: float = 0.0,
-               fov_diameter_mm: float | None = None) -> Phantom:
-    """A chest CT phantom: body wall, lungs with vessels, airway, heart, aorta, spine, ribs, table.
+               fov_diameter_mm: float | None = None, nodule: str | None = "interior",
+               collapsed: str | None = None, lying_on_side: bool = False) -> Phantom:
+    """A chest CT phantom: body wall, lungs with vessels, airway, heart, aorta, spine, ribs, a tumour
+    nodule and a curved table.
 
     ``shape`` is (z, y, x); ``spacing`` (z, y, x) mm defaults to a 350 mm FOV over 160 mm of chest.
     ``seed`` drives both the noise and small anatomical variation (scaled by ``jitter``; 0 gives the
     canonical anatomy). ``blur_mm`` is an optional in-plane Gaussian PSF. ``fov_diameter_mm`` makes
     voxels outside that circle out of field (``padding_mask``, HU = AIR_HU, no noise).
     Labels: body, table-headrest, lung-right, lung-left, airway, bone.
+
+    ``nodule``: "interior" (a ~16 mm soft-tissue sphere inside the right lung, or the left one when
+    the right is collapsed), "pleural" (touching the lateral pleura) or None. It is labelled lung
+    (the anatomical lung mask holds it); ``masks["nodule"]`` has it alone. ``collapsed``: "left" or
+    "right" shrinks that lung to a small posterior-medial remnant with pleural fluid (~15 HU) in
+    the rest of its space; ``masks["collapsed"]`` is the space the full lung would fill.
+    ``lying_on_side`` turns the patient 90 degrees in-plane (left side down, back toward the image
+    left) while the table stays flat under them; the default FOV grows to 420 mm to hold them.
     """
-    spacing, origin = default_geometry(shape, spacing, origin)
+    if collapsed not in (None, "left", "right"):
+        raise ValueError(f"collapsed must be 'left', 'right' or None, got {collapsed!r}")
+    if nodule not in (None, "interior", "pleural"):
+        raise ValueError(f"nodule must be 'interior', 'pleural' or None, got {nodule!r}")
+    spacing, origin = default_geometry(shape, spacing, origin, fov_mm=420.0 if lying_on_side else 350.0)
     nz, ny, nx = shape
     anat_rng, noise_rng = np.random.default_rng(seed).spawn(2)
     j = lambda lo, hi: 1.0 + jitter * anat_rng.uniform(lo, hi)  # noqa: E731  multiplicative jitter
@@ -154,18 +59,28 @@ def make_chest(shape=(32, 128, 128), spacing=None, seed: int = 0, noise_hu: floa
     heart_c = (15.0 + s(5), -30.0 + s(5))
     gap_mm = 7.0 + abs(s(3))
     vessels = [(fx + s(0.05), fy + s(0.05)) for fx, fy in ((-0.35, -0.3), (0.3, -0.35), (-0.3, 0.35), (0.35, 0.3))]
+    nod_r, nod_t, nod_d = 8.0 * j(-0.15, 0.15), 0.6 + s(0.08), (s(0.15), s(0.15))
     z, y, x = grid_mm(shape, spacing, origin)
-    Y, X = y[:, None], x[None, :]
+    Yi, Xi = y[:, None], x[None, :]  # image (table) coordinates
+    if lying_on_side:  # patient coordinates: their left points down (+y), their back to the image left
+        centre_y = y[-1] - 3.0 - 28.0 - gap_mm - body_a
+        X, Y = np.broadcast_to(Yi - centre_y, (ny, nx)), np.broadcast_to(body_cy - Xi, (ny, nx))
+        table_top = centre_y + body_a + gap_mm
+    else:
+        X, Y = Xi, Yi
+        table_top = body_cy + body_b + gap_mm  # lowest point of the trough, below the body's back
+    nod_side = "lung-left" if collapsed == "right" else "lung-right"
+    nod_z = z[0] + nod_t * (z[-1] - z[0])
     t_all = (z - z[0]) / max(z[-1] - z[0], 1e-6)  # 0 at the diaphragm end, 1 at the top (apex)
 
     masks = {k: np.zeros(shape, dtype=bool) for k in ("body", "table-headrest", "lung-right", "lung-left",
-                                                      "airway", "bone")}
+                                                      "airway", "bone", "nodule", "collapsed")}
     tissues = {k: np.zeros(shape, dtype=bool) for k in ("fat", "muscle", "lung_parenchyma", "vessel",
-                                                         "heart", "table_shell", "table_foam")}
+                                                         "heart", "table_shell", "table_foam", "nodule",
+                                                         "effusion", "atelectasis")}
     hu = np.full(shape, HU["air"], dtype=np.float32)
 
-    table_top = body_cy + body_b + gap_mm  # lowest point of the trough, below the body's back
-    shells, foam = curved_table(X, Y, table_top)
+    shells, foam = curved_table(Xi, Yi, table_top, shell_mm=max(3.0, 1.05 * spacing[1]))  # no gaps between rows
     for k, t in enumerate(t_all):
         sl = hu[k]
         taper = 1.0 - 0.06 * t  # the chest narrows a little toward the shoulders' base
@@ -203,6 +118,14 @@ def make_chest(shape=(32, 128, 128), spacing=None, seed: int = 0, noise_hu: floa
             r = np.sqrt(((X - cx) / max(la, 1e-6)) ** 2 + ((Y - lcy) / max(lb, 1e-6)) ** 2)
             dome = 0.95 * np.clip((dome_t - t) / dome_t, 0, 1)  # central part below the diaphragm
             lung = (r <= 1) & (r >= dome) & cavity & ~keep_out & (la > 4)
+            if side == f"lung-{collapsed}":  # a small remnant against the spine, fluid in the rest
+                masks["collapsed"][k] = lung
+                sl[lung] = HU["effusion"]
+                remnant = ellipse(X, Y, 0.6 * cx, lcy + 0.55 * lb, 0.35 * la, 0.3 * lb) & lung
+                sl[remnant] = HU["atelectasis"]
+                tissues["effusion"][k], tissues["atelectasis"][k] = lung & ~remnant, remnant
+                masks[side][k] = remnant
+                continue
             sl[lung] = HU["lung"]
             vessel = np.zeros_like(lung)
             wob = 0.04 * np.sin(2 * np.pi * t + cx)
@@ -210,8 +133,17 @@ def make_chest(shape=(32, 128, 128), spacing=None, seed: int = 0, noise_hu: floa
                 vessel |= ellipse(X, Y, cx + (fx + wob) * la, lcy + fy * lb, 3.2, 3.2)
             vessel &= lung
             sl[vessel] = HU["vessel"]
-            masks[side][k], tissues["lung_parenchyma"][k] = lung, tissues["lung_parenchyma"][k] | (lung & ~vessel)
-            tissues["vessel"][k] |= vessel
+            nod = np.zeros_like(lung)
+            dz2 = (z[k] - nod_z) ** 2
+            if nodule is not None and side == nod_side and dz2 < nod_r ** 2 and la > 4:
+                along = np.sign(cx) * (0.85 * la if nodule == "pleural" else 0.0)
+                nod = ellipse(X, Y, cx + along + nod_d[0] * la, lcy + nod_d[1] * lb, *(2 * [np.sqrt(nod_r ** 2 - dz2)]))
+                nod &= lung
+                sl[nod] = HU["nodule"]
+            masks["nodule"][k] |= nod
+            tissues["nodule"][k] |= nod
+            masks[side][k], tissues["lung_parenchyma"][k] = lung, tissues["lung_parenchyma"][k] | (lung & ~vessel & ~nod)
+            tissues["vessel"][k] |= vessel & ~nod
 
         # Airway: trachea above the carina, main bronchi running down and out below it.
         airway = np.zeros_like(body)
@@ -254,9 +186,9 @@ def make_chest(shape=(32, 128, 128), spacing=None, seed: int = 0, noise_hu: floa
 
     padding = None
     if fov_diameter_mm is not None:
-        padding = np.broadcast_to(X ** 2 + Y ** 2 > (fov_diameter_mm / 2) ** 2, shape).copy()
+        padding = np.broadcast_to(Xi ** 2 + Yi ** 2 > (fov_diameter_mm / 2) ** 2, shape).copy()
         for m in (*masks.values(), *tissues.values()):
             m[padding] = False
     hu_out = finish(hu, noise_rng, noise_hu, blur_mm, spacing, padding)
-    return Phantom(hu=hu_out, labels=compose(masks), spacing=spacing, origin=origin, name="chest",
+    return Phantom(hu=hu_out, labels=compose_auto(masks), spacing=spacing, origin=origin, name="chest",
                    seed=seed, body_part="CHEST", masks=masks, tissues=tissues, padding_mask=padding)
