@@ -59,6 +59,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         spacing = " x ".join(f"{v:.4g}" for v in s["spacing"])
         say(f"{mark} {s['series_uid']}  {s['modality']:<4} {s['slices']:>4} slices  {size}  spacing {spacing} mm"
             + (f"  '{s['description']}'" if s["description"] else ""))
+        if s.get("resampled_size"):
+            say(f"    convert resamples it to {'x'.join(map(str, s['resampled_size']))}, spacing "
+                f"{' x '.join(f'{v:.4g}' for v in s['resampled_spacing'])} mm (--no-resample keeps the slices)")
         for w in s["warnings"]:
             say(f"    warning: {w}")
     for line in found.skipped_summary():
@@ -72,7 +75,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from .pipeline import convert_to_file
 
     with progress_bar("converting") as progress:
-        result = convert_to_file(args.input, args.output, series=args.series, progress=progress)
+        result = convert_to_file(args.input, args.output, series=args.series, progress=progress,
+                                 resample=not args.no_resample)
     for w in result.meta["warnings"]:
         warn(w)
     img = result.image
@@ -231,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="DICOM folder or file, or a volume file")
     p.add_argument("-o", "--output", required=True, help="output volume (.nrrd, .nii, .nii.gz, .mha)")
     p.add_argument("--series", metavar="UID", help="series to convert (default: the largest CT series)")
+    p.add_argument("--no-resample", action="store_true",
+                   help="keep tilted or unevenly spaced slices as they are (default: resample onto a regular grid)")
 
     p = add("clean", "remove the table/couch/headrest (set to AIR_HU); body and removed-object masks")
     p.add_argument("input")

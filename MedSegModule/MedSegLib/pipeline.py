@@ -26,16 +26,20 @@ class Converted:
 
 
 def convert(path: str | os.PathLike, series: str | None = None, progress: Progress | None = None,
-            cancel: CancelEvent = None) -> Converted:
-    """Step 1: read DICOM (or a volume file) into an image in HU with LPS geometry (see :func:`io.load`)."""
-    image, meta = load(path, series=series, progress=progress, cancel=cancel)
+            cancel: CancelEvent = None, resample: bool = True) -> Converted:
+    """Step 1: read DICOM (or a volume file) into an image in HU with LPS geometry (see :func:`io.load`).
+
+    ``resample`` puts tilted or unevenly spaced stacks onto a regular grid (the default); False
+    keeps the slices as they are and warns.
+    """
+    image, meta = load(path, series=series, progress=progress, cancel=cancel, resample=resample)
     return Converted(image, meta, input_files(path, meta))
 
 
 def convert_to_file(path: str | os.PathLike, out: str | os.PathLike, series: str | None = None,
-                    progress: Progress | None = None, cancel: CancelEvent = None) -> Converted:
+                    progress: Progress | None = None, cancel: CancelEvent = None, resample: bool = True) -> Converted:
     """:func:`convert`, then write the image to ``out`` atomically (never over an input file)."""
-    result = convert(path, series=series, progress=progress, cancel=cancel)
+    result = convert(path, series=series, progress=progress, cancel=cancel, resample=resample)
     write_volume(result.image, out, inputs=result.inputs)
     report(progress, 1.0, "written")
     return result

@@ -6,6 +6,8 @@ Everything that reads returns SimpleITK images in LPS; everything that writes go
 
 from .atomic import atomic_output, check_output_path, clear_protected, protect_inputs
 from .dicom_discover import Discovery, Series, choose_series, discover
+from .dicom_geometry import SeriesGeometry
+from .regularize import RegularGrid, plan_grid, regularize
 from .loader import input_files, load, load_series
 from .labels_io import read_label_image, write_label_image
 from .volume_files import is_volume_file, read_volume, write_volume
@@ -13,5 +15,5 @@ from .volume_files import is_volume_file, read_volume, write_volume
 __all__ = [
     "atomic_output", "check_output_path", "clear_protected", "protect_inputs", "Discovery", "Series", "choose_series", "discover",
     "input_files", "load", "load_series", "is_volume_file", "read_volume", "write_volume",
-    "read_label_image", "write_label_image",
+    "read_label_image", "write_label_image", "SeriesGeometry", "RegularGrid", "plan_grid", "regularize",
 ]
