@@ -49,9 +49,10 @@ def test_single_file_input(tmp_path):
 def test_demo_command(tmp_path, cli):
     res = cli("demo", "-o", tmp_path / "demo")
     assert res.returncode == 0, res.stderr
-    for name in ("chest-hu.nrrd", "chest-truth.seg.nrrd", "chest-truth.png"):
-        assert (tmp_path / "demo" / name).stat().st_size > 0
-    assert "32 slices" in res.stdout
+    for study in ("chest", "head"):
+        for suffix in ("-hu.nrrd", "-truth.seg.nrrd", "-truth.png"):
+            assert (tmp_path / "demo" / study / f"{study}{suffix}").stat().st_size > 0
+    assert "[chest] info: CT series, 32 slices" in res.stdout and "[head]" in res.stdout
 
 
 def test_load_reports_progress_and_can_be_cancelled(tmp_path):

@@ -1,7 +1,8 @@
-"""``medseg demo``: make a phantom study, run the pipeline's steps that exist so far, print what happened.
+"""``medseg demo``: make phantom studies, run the pipeline's steps on them, print what happened.
 
-Every file lands under the output folder; nothing outside it is touched. Later issues extend
-this with their steps (clean, auto-label, U-Net, radiomics, meshes, report).
+Two seeded studies are written as real DICOM series: a chest CT (lungs, airway, spine, curved
+table) and a head CT whose headrest touches the scalp (the hard case for headrest removal).
+Every file lands under the output folder; nothing outside it is touched.
 """
 
 from __future__ import annotations
@@ -10,42 +11,42 @@ from pathlib import Path
 
 from .figures import overlay_axial
 from .io import discover, read_label_image, write_label_image
-from .labels import AUTO_LABELS
 from .phantom import write_phantom_study
 from .pipeline import convert_to_file
 from .steps import Progress, sub_progress
 
+#: (name, phantom kind, maker options, HU window for figures)
+STUDIES = (
+    ("chest", "chest", {}, (-400.0, 1600.0)),
+    ("head", "head", {"headrest": "touching"}, (40.0, 400.0)),
+)
+
 
 def run_demo(out: Path, seed: int = 0, progress: Progress | None = None) -> list[str]:
-    """Write the chest phantom to ``out``, convert it to HU and describe it. Returns lines to print."""
+    """Write each demo study to ``out/<name>/``, convert it to HU and describe it. Returns lines to print."""
     out.mkdir(parents=True, exist_ok=True)
-    study = write_phantom_study(out / "chest-phantom", seed=seed)
-    lines = [f"phantom study: {study['dicom']} ({len(study['files'])} DICOM slices, ground truth {study['labels']})"]
-
-    found = discover(study["dicom"], progress=sub_progress(progress, 0.0, 0.1))
-    for s in found.series:
-        info = s.summary()
-        lines.append(f"info: {info['modality']} series {info['series_uid']}: {info['slices']} slices, "
-                     f"{'x'.join(map(str, info['size']))}, spacing {' x '.join(f'{v:.4g}' for v in info['spacing'])} mm")
-
-    hu_path = out / "chest-hu.nrrd"
-    converted = convert_to_file(study["dicom"], hu_path, progress=sub_progress(progress, 0.1, 0.8))
-    arr_min, arr_max = _range(converted.image)
-    lines.append(f"convert: {hu_path} ({converted.meta['modality']}, HU {arr_min:.0f}..{arr_max:.0f})")
-
-    truth, _ = read_label_image(study["labels"])
-    seg_path = write_label_image(truth, out / "chest-truth.seg.nrrd", segments=AUTO_LABELS)
-    png = overlay_axial(converted.image, truth, out / "chest-truth.png",
-                        title="Chest phantom, ground-truth labels (radiological view)")
-    lines.append(f"ground truth as Slicer segmentation: {seg_path}")
-    lines.append(f"figure: {png}")
-    for w in converted.meta["warnings"]:
-        lines.append(f"warning: {w}")
+    lines: list[str] = []
+    share = 1.0 / len(STUDIES)
+    for i, (name, kind, options, window) in enumerate(STUDIES):
+        step = sub_progress(progress, i * share, (i + 1) * share)
+        lines += _one_study(out / name, name, kind, options, window, seed, step)
     return lines
 
 
-def _range(image) -> tuple[float, float]:
-    import SimpleITK as sitk
-
-    a = sitk.GetArrayViewFromImage(image)
-    return float(a.min()), float(a.max())
+def _one_study(folder: Path, name: str, kind: str, options: dict, window, seed: int, progress) -> list[str]:
+    study = write_phantom_study(folder / "phantom", seed=seed, kind=kind, **options)
+    phantom = study["phantom"]
+    lines = [f"[{name}] phantom study: {study['dicom']} ({len(study['files'])} DICOM slices)"]
+    for s in discover(study["dicom"], progress=sub_progress(progress, 0.0, 0.1)).series:
+        info = s.summary()
+        lines.append(f"[{name}] info: {info['modality']} series, {info['slices']} slices, "
+                     f"{'x'.join(map(str, info['size']))}, spacing {' x '.join(f'{v:.4g}' for v in info['spacing'])} mm")
+    converted = convert_to_file(study["dicom"], folder / f"{name}-hu.nrrd", progress=sub_progress(progress, 0.1, 0.8))
+    lines.append(f"[{name}] convert: {folder / f'{name}-hu.nrrd'} ({converted.meta['modality']}, HU)")
+    truth, _ = read_label_image(study["labels"])
+    seg = write_label_image(truth, folder / f"{name}-truth.seg.nrrd", segments=phantom.label_table)
+    png = overlay_axial(converted.image, truth, folder / f"{name}-truth.png", window=window,
+                        title=f"{name.capitalize()} phantom, ground-truth labels (radiological view)")
+    lines.append(f"[{name}] ground truth: {seg} (open in Slicer), figure: {png}")
+    lines += [f"[{name}] warning: {w}" for w in converted.meta["warnings"]]
+    return lines
