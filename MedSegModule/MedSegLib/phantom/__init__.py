@@ -5,7 +5,9 @@ variants), ``abdomen`` (:func:`make_abdomen`, arms beside the body) and ``cardia
 (:func:`make_cardiac_mr`, short-axis MR with contours). Each builds a :class:`Phantom` (values +
 labels on one LPS grid). ``write_ct_series`` / ``write_mr_series`` write a volume as a DICOM
 series; ``write_phantom_study`` writes a phantom's series, its ground-truth labels and, for the
-cardiac MR, its contours as point-list files and an RT Structure Set.
+cardiac MR, its contours as point-list files and an RT Structure Set; its test options
+(:data:`OPTION_NAMES`: tilt, missing slices, uneven spacing, multi-frame, a localizer, a second
+series, a DICOMDIR) are in :mod:`.study_options`.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ from .chest import make_chest
 from .contours import POINT_LIST_PATTERN, write_point_lists, write_rtstruct
 from .dicom_writer import write_ct_series
 from .head import HEADREST_VARIANTS, make_head
+from .study_options import OPTION_NAMES, describe, pop_study_options, write_study_series
 
-__all__ = ["CARDIAC_LABELS", "HEADREST_VARIANTS", "PHANTOMS", "Phantom", "make_abdomen", "make_cardiac_mr",
-           "make_chest", "make_head", "make_phantom", "write_ct_series", "write_mr_series", "write_phantom_study"]
+__all__ = ["CARDIAC_LABELS", "HEADREST_VARIANTS", "OPTION_NAMES", "PHANTOMS", "Phantom", "make_abdomen",
+           "make_cardiac_mr", "make_chest", "make_head", "make_phantom", "write_ct_series", "write_mr_series",
+           "write_phantom_study"]
 
 #: Phantom makers by kind; each is ``maker(shape=..., spacing=..., seed=..., noise_hu=..., ...) -> Phantom``.
 PHANTOMS: dict[str, Callable[..., Phantom]] = {
@@ -55,16 +59,29 @@ def write_phantom_study(out_dir: str | os.PathLike, seed: int = 0, *, kind: str 
     """Write ``<out>/dicom/`` (the series), ``<out>/labels.nrrd`` and ``<out>/labels.json``.
 
     Keyword arguments the phantom maker accepts (shape, spacing, noise_hu, headrest, ...) build the
-    phantom; the rest go to the series writer (shuffle_names, instance_numbers, transfer_syntax,
-    ...). CT phantoms are written by :func:`write_ct_series`, MR ones by :func:`write_mr_series`. A
-    phantom with out-of-field voxels gets them written as stored -2000 (PixelPaddingValue) unless
-    ``pixel_padding_value`` says otherwise. A phantom with contours (cardiac MR) also gets
-    ``<out>/contours/`` (point lists, ``IM-0001-{InstanceNumber:04d}-{i,o}contour-manual.txt``) and
-    ``<out>/rtstruct.dcm``. Returns a dict of paths: ``dicom`` (folder), ``files`` (the slice files
-    in position order), ``labels``, ``labels_json``, ``phantom``, and for contours ``contours``
-    (folder), ``contour_files`` and ``rtstruct``.
+    phantom; the test options of issue #3 (:mod:`.study_options`: ``tilt_deg``, ``missing_slices``,
+    ``uneven``, ``multiframe``, ``localizer``, ``second_series``, ``dicomdir``) shape the
+    acquisition and the folder; the rest go to the series writer (shuffle_names, instance_numbers,
+    transfer_syntax, rescale_slope/intercept, ...). A ``transfer_syntax`` this environment cannot
+    encode raises :class:`~MedSegLib.errors.DependencyError` before anything is written. CT
+    phantoms are written by :func:`write_ct_series` (or, with ``multiframe``, one Enhanced CT file),
+    MR ones by :func:`write_mr_series`. A phantom with out-of-field voxels gets them written as
+    stored -2000 (PixelPaddingValue) unless ``pixel_padding_value`` says otherwise. A phantom with
+    contours (cardiac MR) also gets ``<out>/contours/`` (point lists,
+    ``IM-0001-{InstanceNumber:04d}-{i,o}contour-manual.txt``) and ``<out>/rtstruct.dcm``.
+
+    ``labels.nrrd`` is always the phantom's regular grid. A tilted or unevenly spaced series is
+    resampled by the loader onto a regular grid in world coordinates (not necessarily this one):
+    compare after resampling the labels onto the loaded image (nearest neighbour).
+
+    Returns a dict of paths: ``dicom`` (folder), ``files`` (the main series' files in position
+    order; one file with ``multiframe``), ``labels``, ``labels_json``, ``phantom``; with moved
+    slices ``positions`` ((n, 3) ImagePositionPatient, LPS mm); where asked ``localizer``,
+    ``second_series_files`` and ``dicomdir`` (the DICOMDIR file; all paths then point into the
+    File-set); for contours ``contours`` (folder), ``contour_files`` and ``rtstruct``.
     """
     out = Path(out_dir)
+    options = pop_study_options(kw)
     if phantom is None:
         maker = _maker(kind)
         names = set(inspect.signature(maker).parameters)
@@ -75,12 +92,8 @@ def write_phantom_study(out_dir: str | os.PathLike, seed: int = 0, *, kind: str 
     if phantom.padding_mask is not None and phantom.padding_mask.any():
         writer_kw.update(pixel_padding_value=kw.pop("pixel_padding_value", -2000), padding_mask=phantom.padding_mask)
     writer_kw.update(kw)
-    if phantom.modality == "MR":
-        files = write_mr_series(phantom.hu, phantom.spacing, phantom.origin, out / "dicom",
-                                direction=phantom.direction, window=phantom.window, **writer_kw)
-    else:
-        files = write_ct_series(phantom.hu, phantom.spacing, phantom.origin, out / "dicom",
-                                direction=phantom.direction, **writer_kw)
+    series = write_study_series(phantom, out / "dicom", options, writer_kw, seed=seed)
+    files = series["files"]
     labels_path = write_volume(phantom.labels_image(), out / "labels.nrrd")
     present = {int(v) for v in np.unique(phantom.labels)}
     info = {
@@ -93,7 +106,10 @@ def write_phantom_study(out_dir: str | os.PathLike, seed: int = 0, *, kind: str 
         "labels": [{"value": lab.value, "name": lab.name, "color": list(lab.color),
                     "present": lab.value in present} for lab in phantom.label_table],
     }
-    result = {"dicom": out / "dicom", "files": files, "labels": labels_path, "phantom": phantom}
+    acquisition = describe(options, series, writer_kw)
+    if acquisition:
+        info["acquisition"] = acquisition
+    result = {"dicom": out / "dicom", **series, "labels": labels_path, "phantom": phantom}
     if phantom.contours:
         numbers = [int(pydicom.dcmread(f, stop_before_pixels=True).InstanceNumber) for f in files]
         result["contours"] = out / "contours"
