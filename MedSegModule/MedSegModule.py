@@ -1,24 +1,29 @@
 """MedSeg: CT segmentation in 3D Slicer.
 
-A thin Qt layer: the widget binds MedSegModule.ui to a parameter node and calls the logic, and the
-work is done by MedSegLib. MedSegLib is imported inside functions only, so that Slicer can load this
-module even when the library's extra dependencies are not installed yet.
+A thin Qt layer: the widget binds MedSegModule.ui to a parameter node and calls
+``MedSegLib.mrml.logic.MedSegLogic``, which does the work. MedSegLib is imported inside functions
+only, so Slicer loads this module before MedSegLib's extra dependencies are installed; they are
+installed on first use, after asking (``MedSegLib.mrml.dependencies``).
 """
 
-import logging
 import pathlib
+import tempfile
+from typing import Annotated
 
 import slicer
 import vtk
-from slicer import vtkMRMLScalarVolumeNode
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
     ScriptedLoadableModuleWidget,
 )
-from slicer.parameterNodeWrapper import parameterNodeWrapper
 from slicer.util import VTKObservationMixin
+
+from MedSegWidgets.runner import StepRunner
+from MedSegWidgets.sampledata import registerSampleData
 
 
 class MedSegModule(ScriptedLoadableModule):
@@ -30,26 +35,34 @@ class MedSegModule(ScriptedLoadableModule):
         self.parent.contributors = ["MedSeg developers"]
         self.parent.helpText = (
             "Turns CT DICOM studies into segmentations: DICOM to Hounsfield units, table and headrest "
-            "removal, classical auto-labels, U-Net inference, radiomics, meshes and metrics. "
+            "removal, lungs and classical auto-labels, U-Net inference, radiomics, segment statistics and "
+            "surface meshes. The same logic runs from the Python console: "
+            "<code>from MedSegLib.mrml.logic import MedSegLogic</code>. "
             'See <a href="https://github.com/medseg/SlicerMedSeg">the project page</a>.'
         )
         self.parent.acknowledgementText = (
-            "MedSeg is built on 3D Slicer, SimpleITK, pydicom, PyTorch and pyradiomics."
+            "MedSeg is built on 3D Slicer, SimpleITK, pydicom, scikit-image, PyTorch and pyradiomics."
         )
+        slicer.app.connect("startupCompleted()", registerSampleData)
 
 
 @parameterNodeWrapper
 class MedSegModuleParameterNode:
-    """The module's state, saved with the scene.
-
-    inputVolume - the CT volume to work on.
-    dicomFolder - a DICOM folder to load as HU.
-    outputFolder - where pipeline outputs are written.
-    """
+    """The module's state, saved with the scene (the .ui's tooltips say what each field is; spacing in mm)."""
 
     inputVolume: vtkMRMLScalarVolumeNode
+    segmentation: vtkMRMLSegmentationNode
     dicomFolder: pathlib.Path
     outputFolder: pathlib.Path
+    window: Annotated[str, Choice(["mediastinum", "lung", "bone", "abdomen", "brain"])] = "mediastinum"
+    resampleSpacing: Annotated[float, WithinRange(0.1, 10.0)] = 1.0
+    force: bool = False
+    splitLungs: bool = True
+    modelFolder: pathlib.Path
+    device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
+    radiomicsPreset: Annotated[str, Choice(["ct-default", "ct-baseline", "ct-wavelet-log"])] = "ct-default"
+    radiomicsTable: vtkMRMLTableNode
+    meshSmoothing: Annotated[int, WithinRange(0, 100)] = 10
 
 
 class MedSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -59,6 +72,7 @@ class MedSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
+        self.runner = None
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -66,13 +80,23 @@ class MedSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
-        self.ui.progressBar.hide()
-
+        self.runner = StepRunner(self.ui)
         self.logic = MedSegModuleLogic()
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-        self.ui.loadDicomButton.connect("clicked(bool)", self.onLoadDicomButton)
+        actions = {
+            self.ui.loadDicomButton: self.onLoadDicom, self.ui.checkHUButton: self.onCheckHU,
+            self.ui.applyWindowButton: self.onApplyWindow, self.ui.resampleButton: self.onResample,
+            self.ui.cleanButton: self.onClean, self.ui.lungsButton: self.onLungs,
+            self.ui.autolabelButton: self.onAutolabel, self.ui.runUNetButton: self.onRunUNet,
+            self.ui.radiomicsButton: self.onRadiomics, self.ui.statisticsButton: self.onStatistics,
+            self.ui.meshesButton: self.onMeshes,
+        }
+        for button, action in actions.items():
+            button.connect("clicked(bool)", lambda _checked=False, action=action: action())
+        self.ui.modelFolderPathLineEdit.connect("currentPathChanged(QString)", lambda _path: self._refreshModels())
         self.initializeParameterNode()
+        self._refreshModels()
 
     def cleanup(self):
         self.removeObservers()
@@ -106,92 +130,118 @@ class MedSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._updateButtons()
 
     def _updateButtons(self, caller=None, event=None):
-        folder = self._parameterNode.dicomFolder if self._parameterNode else None
+        p = self._parameterNode
+        folder = p.dicomFolder if p else None
         # An unset pathlib.Path reads as "." -- not a folder the user chose.
-        usable = folder is not None and str(folder) not in ("", ".") and folder.is_dir()
-        self.ui.loadDicomButton.enabled = usable
-        self.ui.loadDicomButton.toolTip = (
-            "Load the DICOM folder as a volume in Hounsfield units." if usable else "Choose a DICOM folder first."
-        )
+        self.ui.loadDicomButton.enabled = folder is not None and str(folder) not in ("", ".") and folder.is_dir()
+        volume, segmentation = (p.inputVolume, p.segmentation) if p else (None, None)
+        for button in (self.ui.checkHUButton, self.ui.applyWindowButton, self.ui.resampleButton, self.ui.cleanButton,
+                       self.ui.lungsButton, self.ui.autolabelButton, self.ui.runUNetButton):
+            button.enabled = volume is not None
+        for button in (self.ui.radiomicsButton, self.ui.statisticsButton):
+            button.enabled = volume is not None and segmentation is not None
+        self.ui.meshesButton.enabled = segmentation is not None
 
-    def _onProgress(self, fraction, message):
-        self.ui.progressBar.value = int(round(100 * fraction))
-        if message:
-            self.ui.statusLabel.text = message
-        slicer.app.processEvents()
+    def _refreshModels(self):
+        from MedSegLib.mrml.logic import list_models
 
-    def onLoadDicomButton(self):
-        folder = self._parameterNode.dicomFolder
-        self.ui.statusLabel.text = f"Loading {folder} ..."
-        self.ui.progressBar.value = 0
-        self.ui.progressBar.show()
-        try:
-            with slicer.util.tryWithErrorDisplay(f"Could not load {folder}.", waitCursor=True):
-                volumeNode, meta = self.logic.convertDicom(folder, progress=self._onProgress)
-        except Exception as exc:  # already shown to the user, with details, by tryWithErrorDisplay
-            self.ui.statusLabel.text = f"Loading failed: {exc}"
-            return
-        finally:
-            self.ui.progressBar.hide()
-        self._parameterNode.inputVolume = volumeNode
-        slicer.util.setSliceViewerLayers(background=volumeNode, fit=True)
-        values = "HU" if meta.get("is_hu") else "modality-LUT values, not HU"
-        warnings = "".join(f"\n{w}" for w in meta.get("warnings", []))
-        self.ui.statusLabel.text = f"Loaded {volumeNode.GetName()} ({meta.get('modality')}, {values}).{warnings}"
+        folder = self.ui.modelFolderPathLineEdit.currentPath
+        self.ui.modelComboBox.clear()
+        for name, path in list_models(folder or None).items():
+            self.ui.modelComboBox.addItem(name, str(path))
+        self.ui.runUNetButton.toolTip = "Run the chosen model." if self.ui.modelComboBox.count else \
+            "No model found: choose a folder of trained models (model.pt + model.json each)."
+
+    def _run(self, what, method, *args, **kwargs):
+        return self.runner.run(what, getattr(self.logic.logic, method), *args, **kwargs)
+
+    def _showSegmentation(self, node):
+        if node is not None:
+            self._parameterNode.segmentation = node
+            slicer.util.setSliceViewerLayers(background=self._parameterNode.inputVolume)
+
+    def onLoadDicom(self):
+        volume = self._run("Loading DICOM", "convertDicom", str(self._parameterNode.dicomFolder), features=("core", "dicom"))
+        if volume is not None:
+            self._parameterNode.inputVolume = volume
+            slicer.util.setSliceViewerLayers(background=volume, fit=True)
+            self.ui.statusLabel.text += "".join("\n" + w for w in [volume.GetAttribute("MedSeg.Warnings")] if w)
+
+    def onCheckHU(self):
+        self._run("HU check", "checkHounsfield", self._parameterNode.inputVolume)
+
+    def onApplyWindow(self):
+        self._run("Window", "setWindow", self._parameterNode.inputVolume, self._parameterNode.window)
+
+    def onResample(self):
+        p = self._parameterNode
+        p.inputVolume = self._run("Resampling", "resampleVolume", p.inputVolume, p.resampleSpacing) or p.inputVolume
+
+    def onClean(self):
+        p = self._parameterNode
+        cleaned, segmentation = self._run("Removing the table", "removeTable", p.inputVolume, force=p.force) or (None, None)
+        p.inputVolume = cleaned or p.inputVolume
+        self._showSegmentation(segmentation)
+
+    def onLungs(self):
+        p = self._parameterNode
+        self._showSegmentation(self._run("Lungs", "segmentLungs", p.inputVolume, split=p.splitLungs, force=p.force))
+
+    def onAutolabel(self):
+        self._showSegmentation(self._run("Auto-label", "autolabel", self._parameterNode.inputVolume,
+                                         force=self._parameterNode.force))
+
+    def onRunUNet(self):
+        model = self.ui.modelComboBox.currentData or self.ui.modelComboBox.currentText
+        self._showSegmentation(self._run("U-Net", "runUNet", self._parameterNode.inputVolume, model,
+                                         device=self._parameterNode.device, features=("core", "unet")))
+
+    def onRadiomics(self):
+        p = self._parameterNode
+        table = self._run("Radiomics", "exportRadiomics", p.inputVolume, p.segmentation, preset=p.radiomicsPreset,
+                          tableNode=p.radiomicsTable, features=("core", "radiomics"))
+        if table is not None:
+            p.radiomicsTable = table
+            slicer.util.showTable(table)
+
+    def onStatistics(self):
+        table = self._run("Statistics", "segmentStatistics", self._parameterNode.inputVolume, self._parameterNode.segmentation)
+        if table is not None:
+            slicer.util.showTable(table)
+
+    def onMeshes(self):
+        self._run("Meshes", "exportMeshes", self._parameterNode.segmentation, smoothIterations=self._parameterNode.meshSmoothing)
 
 
 class MedSegModuleLogic(ScriptedLoadableModuleLogic):
-    """Slicer-side logic. A later step moves the work into MedSegLib.mrml.logic.MedSegLogic(scene)."""
+    """Slicer-side logic: the parameter node, and ``self.logic``, a MedSegLogic on ``slicer.mrmlScene``."""
+
+    def __init__(self):
+        ScriptedLoadableModuleLogic.__init__(self)
+        from MedSegLib.mrml.logic import MedSegLogic
+
+        self.logic = MedSegLogic(slicer.mrmlScene, slicer.app.applicationLogic())
 
     def getParameterNode(self):
         return MedSegModuleParameterNode(super().getParameterNode())
 
-    def convertDicom(self, folder, series=None, progress=None, cancel=None):
-        """Load a DICOM folder (or file) as a volume node in HU; returns (node, metadata).
-
-        The largest CT series is chosen unless ``series`` gives a SeriesInstanceUID.
-        """
-        import sitkUtils
-        from MedSegLib.io import load
-
-        image, meta = load(folder, series=series, progress=progress, cancel=cancel)
-        baseName = meta.get("series_description") or pathlib.Path(folder).name or "CT"
-        name = slicer.mrmlScene.GenerateUniqueName(baseName)
-        volumeNode = sitkUtils.PushVolumeToSlicer(image, name=name, className="vtkMRMLScalarVolumeNode")
-        for warning in meta.get("warnings", []):
-            logging.warning(f"MedSeg: {warning}")
-        return volumeNode, meta
-
 
 class MedSegModuleTest(ScriptedLoadableModuleTest):
+    """Runs MedSegLib.mrml.selftest: every logic method on a generated chest phantom, checked against its truth."""
+
     def setUp(self):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
         self.setUp()
-        self.test_labels()
-        self.setUp()
-        self.test_parameterNode()
+        self.test_selftest()
 
-    def test_labels(self):
-        from MedSegLib import labels
+    def test_selftest(self):
+        from MedSegLib.mrml.logic import MedSegLogic
+        from MedSegLib.mrml.selftest import run_selftest
 
-        self.assertEqual(labels.AIR_HU, -1024)
-        table = [(lab.value, lab.name, lab.color) for lab in labels.AUTO_LABELS]
-        self.assertEqual(table, [
-            (1, "body", (177, 122, 101)),
-            (2, "table-headrest", (128, 128, 128)),
-            (3, "lung-right", (128, 174, 128)),
-            (4, "lung-left", (111, 184, 210)),
-            (5, "airway", (216, 101, 79)),
-            (6, "bone", (241, 214, 145)),
-        ])
-        self.delayDisplay("MedSegLib labels OK")
-
-    def test_parameterNode(self):
-        parameterNode = MedSegModuleLogic().getParameterNode()
-        volumeNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "ct")
-        parameterNode.inputVolume = volumeNode
-        parameterNode.outputFolder = pathlib.Path(slicer.app.temporaryPath)
-        self.assertEqual(MedSegModuleLogic().getParameterNode().inputVolume.GetID(), volumeNode.GetID())
-        self.delayDisplay("Parameter node OK")
+        folder = tempfile.mkdtemp(prefix="MedSegSelfTest-", dir=slicer.app.temporaryPath)
+        results = run_selftest(MedSegLogic(slicer.mrmlScene, slicer.app.applicationLogic()), folder, log=self.delayDisplay)
+        failed = [f"{r.name}: {r.error}" for r in results if not r.ok]
+        self.assertEqual(failed, [], "self-test steps failed:\n" + "\n".join(failed))
+        self.delayDisplay(f"MedSeg self-test passed ({len(results)} steps)")

@@ -12,16 +12,15 @@ import sys
 import traceback
 from pathlib import Path
 
+import SimpleITK as sitk
+
 from . import __version__
 from .cli_progress import progress_bar
 from .errors import MedSegError, NotBuiltError
+from .labels import AIR_HU
 
 #: Commands that later issues build: name -> (issue, what it does).
 PLANNED = {
-    "clean": (4, "table/couch/headrest removal and body mask"),
-    "lungs": (4, "anatomical lung mask"),
-    "autolabel": (4, "the auto-label table"),
-    "contours": (4, "point-list / RTSTRUCT contours to masks"),
     "dataset": (5, "U-Net training sets"),
     "train": (5, "U-Net training"),
     "predict": (5, "U-Net inference"),
@@ -198,6 +197,77 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_contours(args: argparse.Namespace) -> int:
+    from .autolabel.contours import run_contours
+
+    names = [n.strip() for n in args.names.split(",")] if args.names else None
+    with progress_bar("contours") as progress:
+        _, _, summary = run_contours(args.image, args.contours, args.output, ring=args.ring, names=names,
+                                     slice_index=args.slice, progress=progress)
+    for w in summary["warnings"]:
+        warn(w)
+    for note in summary["notes"]:
+        say(f"note: {note}")
+    say(f"wrote {args.output}: {summary['kind']} matched to slices by {summary['matching']}")
+    for lab in summary["labels"]:
+        say(f"  {lab['value']:>3}  {lab['name']:<20} {lab['voxels']:>9} voxels")
+    return 0
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from .pipeline import clean_to_files
+
+    with progress_bar("clean") as progress:
+        result = clean_to_files(args.input, args.output, body_mask=args.body_mask, object_mask=args.object_mask,
+                                series=args.series, force=args.force, progress=progress,
+                                resample=not args.no_resample)
+    for w in result.stats.get("warnings", []):
+        warn(w)
+    body = int(sitk.GetArrayViewFromImage(result.body_mask).sum())
+    objects = int(sitk.GetArrayViewFromImage(result.object_mask).sum())
+    say(f"wrote {args.output}: body {body} voxels kept, {objects} object voxels (table/couch/headrest) "
+        f"set to {AIR_HU} HU; air/tissue threshold {result.stats.get('air_threshold_hu')} HU")
+    for path in (args.body_mask, args.object_mask):
+        if path:
+            say(f"wrote {path}")
+    return 0
+
+
+def cmd_lungs(args: argparse.Namespace) -> int:
+    from .pipeline import lungs_to_file
+
+    with progress_bar("lungs") as progress:
+        result = lungs_to_file(args.input, args.output, split=args.split, roi=args.roi, series=args.series,
+                               force=args.force, progress=progress, resample=not args.no_resample)
+    counts = _label_counts(result.labels)
+    names = {1: "lung-right", 2: "lung-left"} if args.split else {1: "lung"}
+    say(f"wrote {args.output}: " + ", ".join(f"{names.get(v, v)} {n} voxels" for v, n in counts.items()))
+    if args.roi:
+        say(f"wrote {args.roi}: tumour search region (lungs + mirror about the spine axis, dilated)")
+    return 0
+
+
+def cmd_autolabel(args: argparse.Namespace) -> int:
+    from .labels import AUTO_LABELS
+    from .pipeline import autolabel_to_file
+
+    with progress_bar("autolabel") as progress:
+        result = autolabel_to_file(args.input, args.output, series=args.series, force=args.force,
+                                   progress=progress, resample=not args.no_resample)
+    counts = _label_counts(result.labels)
+    say(f"wrote {args.output}")
+    for lab in AUTO_LABELS:
+        say(f"  {lab.value}  {lab.name:<15} {counts.get(lab.value, 0):>10} voxels")
+    return 0
+
+
+def _label_counts(labels) -> dict[int, int]:
+    import numpy as np
+
+    values, counts = np.unique(sitk.GetArrayViewFromImage(labels), return_counts=True)
+    return {int(v): int(n) for v, n in zip(values, counts) if v != 0}
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -214,6 +284,14 @@ def cmd_planned(args: argparse.Namespace) -> int:
 
 
 # --- parser ----------------------------------------------------------------------------------------
+
+def add_input_options(p: argparse.ArgumentParser) -> None:
+    """Options every command that loads a CT study shares."""
+    p.add_argument("--series", metavar="UID", help="series to use (default: the largest CT series)")
+    p.add_argument("--no-resample", action="store_true",
+                   help="keep tilted or unevenly spaced slices as they are (default: resample onto a regular grid)")
+    p.add_argument("--force", action="store_true", help="run on input that does not look like CT in HU")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medseg", description="CT studies to segmentations (MedSeg).")
@@ -238,28 +316,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-resample", action="store_true",
                    help="keep tilted or unevenly spaced slices as they are (default: resample onto a regular grid)")
 
-    p = add("clean", "remove the table/couch/headrest (set to AIR_HU); body and removed-object masks")
-    p.add_argument("input")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--body-mask", metavar="M")
-    p.add_argument("--object-mask", metavar="T")
-    p.add_argument("--force", action="store_true", help="run on non-CT input")
+    p = add("clean", "remove the table/couch/headrest (set to AIR_HU); body and removed-object masks", cmd_clean)
+    p.add_argument("input", help="DICOM folder/file or a CT volume in HU")
+    p.add_argument("-o", "--output", required=True, help="cleaned volume (.nrrd, .nii.gz, .mha)")
+    p.add_argument("--body-mask", metavar="M", help="also write the body mask (0/1; .seg.nrrd gets a named segment)")
+    p.add_argument("--object-mask", metavar="T", help="also write the removed-object mask (table, couch, headrest)")
+    add_input_options(p)
 
-    p = add("lungs", "anatomical lung mask")
-    p.add_argument("input")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--split", action="store_true", help="1 = right, 2 = left")
+    p = add("lungs", "anatomical lung mask (1 = lung; with --split 1 = right, 2 = left)", cmd_lungs)
+    p.add_argument("input", help="DICOM folder/file or a CT volume in HU")
+    p.add_argument("-o", "--output", required=True, help="LABELS (.seg.nrrd, .nrrd, .nii.gz, .mha)")
+    p.add_argument("--split", action="store_true", help="1 = right, 2 = left (lungmask's convention)")
     p.add_argument("--roi", metavar="ROI", help="also write the mirrored+dilated tumour search region")
-    p.add_argument("--force", action="store_true", help="run on non-CT input")
+    add_input_options(p)
 
-    p = add("autolabel", "the auto-label table: body, table-headrest, lungs, airway, bone")
-    p.add_argument("input")
-    p.add_argument("-o", "--output", required=True, help="LABELS.seg.nrrd or LABELS.nrrd")
+    p = add("autolabel", "the auto-label table: body, table-headrest, lungs, airway, bone", cmd_autolabel)
+    p.add_argument("input", help="DICOM folder/file or a CT volume in HU")
+    p.add_argument("-o", "--output", required=True, help="LABELS.seg.nrrd (named, coloured) or LABELS.nrrd")
+    add_input_options(p)
 
-    p = add("contours", "point-list files or RTSTRUCT to masks on the image grid")
-    p.add_argument("image")
-    p.add_argument("contours")
-    p.add_argument("-o", "--output", required=True)
+    p = add("contours", "point-list files or RTSTRUCT to masks on the image grid", cmd_contours)
+    p.add_argument("image", help="the DICOM folder/file or volume the contours were drawn on")
+    p.add_argument("contours", help="folder of point-list files (<prefix>-<number>-<name>[-manual].txt, "
+                   "number = InstanceNumber), one such file, or an RTSTRUCT .dcm")
+    p.add_argument("-o", "--output", required=True, help="LABELS: .seg.nrrd (names, colours), .nrrd, .nii.gz, .mha")
+    p.add_argument("--ring", action="store_true",
+                   help="inner + outer contour -> 1 = blood_pool, 2 = myocardium (outer minus inner)")
+    p.add_argument("--names", metavar="A,B", help="comma-separated label names in value order")
+    p.add_argument("--slice", type=int, metavar="Z", help="0-based slice index for a single point-list file")
 
     p = add("evaluate", "Dice, IoU, HD95, ASSD and volume difference per label", cmd_evaluate)
     p.add_argument("pred", help="predicted label image (.nrrd, .seg.nrrd, .nii.gz, .mha)")

@@ -52,3 +52,7 @@ class NotBuiltError(MedSegError):
 
 class Cancelled(MedSegError):
     """A long step was cancelled through its ``cancel`` event."""
+
+
+class NotCTError(MedSegError):
+    """A step that needs Hounsfield units (clean, lungs) was given MR or other non-CT values."""

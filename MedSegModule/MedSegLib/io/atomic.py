@@ -65,6 +65,10 @@ def atomic_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] =
     tmp = Path(tmp_name)
     try:
         yield tmp
+        # mkstemp makes the file 0600; give it the permissions a plain open() would have.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

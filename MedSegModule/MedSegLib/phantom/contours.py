@@ -8,6 +8,9 @@ number in its DICOM file name, ``IM-0001-{number:04d}.dcm``).
 
 The RT Structure Set holds the same polygons as CLOSED_PLANAR contours in patient LPS mm, each
 referencing its slice's SOPInstanceUID, with the frame of reference and series of the images.
+
+The readers (point lists and RT Structure Sets to masks on an image grid) are the toolkit's:
+:mod:`MedSegLib.autolabel.contours` (``read_point_list``, ``polygon_mask``, ``run_contours``).
 """
 
 from __future__ import annotations
@@ -58,22 +61,6 @@ def write_point_lists(out_dir: str | os.PathLike, contours: Mapping[str, Mapping
                 tmp.write_text("".join(f"{x:.2f} {y:.2f}\n" for x, y in pts))
             paths.append(path)
     return sorted(paths)
-
-
-def read_point_list(path: str | os.PathLike) -> np.ndarray:
-    """An (N, 2) float array of the ``x y`` lines of a point-list file."""
-    return np.loadtxt(path, dtype=float, ndmin=2)
-
-
-def polygon_mask(points_xy: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Rasterise a closed polygon of (x = column, y = row) points: pixels whose centres lie inside."""
-    from skimage.draw import polygon
-
-    pts = np.asarray(points_xy, dtype=float)
-    mask = np.zeros(shape, dtype=bool)
-    rr, cc = polygon(pts[:, 1], pts[:, 0], shape=shape)
-    mask[rr, cc] = True
-    return mask
 
 
 def _geometry(ds) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:

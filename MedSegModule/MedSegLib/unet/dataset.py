@@ -1,0 +1,255 @@
+"""``medseg dataset``: a training folder from studies with label files, or with auto-labels.
+
+Layout of the folder it writes::
+
+    dataset.json                 classes, preprocessing, files, split by patient, input range
+    cache/<id>.image.npy         (z, H, W) float16 slices in [0, 1] (HU window), read as memmaps
+    cache/<id>.mask.npy          (z, H, W) uint8 class indices (0 = background)
+
+A study is a DICOM folder, a DICOM file or a volume file. Its labels come from, in order: the
+``labels`` list given with the inputs (same order), a ``labels.seg.nrrd`` / ``labels.nrrd`` in the
+study folder (the phantom layout: ``<study>/dicom`` + ``<study>/labels.nrrd``), or auto-labels
+(``auto``: "lungs" or "autolabel", from :mod:`MedSegLib.pipeline`). Label values become classes
+by name: each class lists the label names it takes ("sources"); plain label volumes get their
+names from a ``labels.json`` beside them or from the DESIGN auto-label table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import InputError, NotBuiltError, ParameterError
+from ..labels import AUTO_LABELS, SPLIT_LUNG_LEFT, SPLIT_LUNG_RIGHT
+from ..steps import CancelEvent, Progress, check_cancel, report
+from .data import Oriented, SliceGrid, hu_stats, volume_to_model
+
+FORMAT = "medseg-dataset/1"
+LABEL_NAMES = ("labels.seg.nrrd", "labels.nrrd", "labels.nii.gz", "labels.mha")
+
+
+def _study_paths(path: Path) -> tuple[Path, Path | None]:
+    """(image input, label file or None) of a study path, following the phantom layout."""
+    if path.is_dir():
+        for name in LABEL_NAMES:
+            if (path / name).is_file():
+                image = path / "dicom" if (path / "dicom").is_dir() else path
+                return image, path / name
+    return path, None
+
+
+def _names_for(label_path: Path, file_names: dict[int, str]) -> dict[int, str]:
+    """{value: name} of a label file: its own names, a labels.json beside it, else the DESIGN table."""
+    if file_names:
+        return dict(file_names)
+    side = label_path.parent / "labels.json"
+    if side.is_file():
+        try:
+            info = json.loads(side.read_text())
+            return {int(d["value"]): str(d["name"]) for d in info.get("labels", [])}
+        except (ValueError, KeyError, TypeError):
+            pass
+    return {lab.value: lab.name for lab in AUTO_LABELS}
+
+
+def _auto_labels(kind: str, image: sitk.Image, meta: dict) -> tuple[sitk.Image, dict[int, str]]:
+    """Auto-labels from the classical pipeline: "lungs" (split right/left) or "autolabel" (table)."""
+    from .. import pipeline
+
+    fn = getattr(pipeline, kind, None)
+    if fn is None:
+        raise NotBuiltError(f"auto-labels '{kind}' need MedSegLib.pipeline.{kind} (issue #4), which is not "
+                            "built yet; give label files with --labels instead")
+    result = fn(image, meta, split=True) if kind == "lungs" else fn(image, meta)
+    labels = getattr(result, "labels", result)
+    if not isinstance(labels, sitk.Image):
+        raise NotBuiltError(f"pipeline.{kind} returned {type(result).__name__}, not a label image")
+    if kind == "lungs":
+        return labels, {SPLIT_LUNG_RIGHT.value: SPLIT_LUNG_RIGHT.name, SPLIT_LUNG_LEFT.value: SPLIT_LUNG_LEFT.name}
+    return labels, {lab.value: lab.name for lab in AUTO_LABELS}
+
+
+def _patient_id(meta: dict, fallback: str) -> str:
+    files = meta.get("files") or []
+    if files:
+        try:
+            import pydicom
+
+            pid = str(pydicom.dcmread(files[0], stop_before_pixels=True).get("PatientID", "") or "")
+            if pid:
+                return pid
+        except Exception:  # an unreadable header only costs the patient grouping
+            pass
+    return fallback
+
+
+def class_table(classes: Sequence[dict] | Sequence[str] | None, names_seen: set[str]) -> list[dict]:
+    """Classes as [{value, name, color, sources}] with background first.
+
+    ``classes`` entries are dicts (name, color, sources) or plain names (sources = [name]); None
+    takes every label name seen, in DESIGN-table order where it applies.
+    """
+    from ..labels import by_name
+
+    if not classes:
+        order = [lab.name for lab in AUTO_LABELS]
+        classes = sorted(names_seen, key=lambda n: (order.index(n) if n in order else len(order), n))
+    table = [{"value": 0, "name": "background", "color": [0, 0, 0], "sources": []}]
+    for i, c in enumerate(classes, start=1):
+        c = {"name": c} if isinstance(c, str) else dict(c)
+        try:
+            default_colour = list(by_name(c["name"]).color)
+        except KeyError:
+            default_colour = [int(v) for v in np.random.default_rng(i).integers(60, 255, 3)]
+        table.append({"value": i, "name": c["name"], "color": list(c.get("color", default_colour)),
+                      "sources": list(c.get("sources", [c["name"]]))})
+    if len(table) < 2:
+        raise ParameterError("no classes to train: the labels hold no named structures")
+    return table
+
+
+def map_to_classes(labels: np.ndarray, names: dict[int, str], table: list[dict]) -> np.ndarray:
+    """(z, y, x) label values -> class indices of ``table`` by name; unlisted values are background."""
+    lut = np.zeros(max(int(labels.max(initial=0)), max(names, default=0)) + 1, dtype=np.uint8)
+    for cls in table[1:]:
+        for value, name in names.items():
+            if name in cls["sources"]:
+                lut[value] = cls["value"]
+    return lut[labels]
+
+
+def split_by_patient(patients: Sequence[str], val_fraction: float, seed: int) -> tuple[set[str], set[str]]:
+    """(train, val) patient sets; at least one of each when there are two or more patients."""
+    unique = sorted(set(patients))
+    order = list(np.random.default_rng(seed).permutation(len(unique)))
+    n_val = min(len(unique) - 1, max(1, math.ceil(val_fraction * len(unique)))) if len(unique) > 1 else 0
+    val = {unique[i] for i in order[:n_val]}
+    return set(unique) - val, val
+
+
+def build_dataset(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
+                  labels: Sequence[str | os.PathLike] | None = None, task: str | None = None,
+                  classes: Sequence | None = None, auto: str | None = None,
+                  window: tuple[float, float] | None = None, spacing_mm: float | None | str = "task",
+                  size: tuple[int, int] | None = None, val_fraction: float = 0.2, seed: int = 0,
+                  description: str = "", progress: Progress | None = None, cancel: CancelEvent = None) -> dict:
+    """Preprocess studies into ``out_dir`` (see the module docstring); returns the dataset.json dict.
+
+    ``task`` (a :data:`~.presets.TASKS` name) sets classes, window, spacing, size and the
+    auto-label kind; explicit arguments override it. ``window`` is (lo, hi) HU, ``spacing_mm`` the
+    in-plane spacing slices are resampled to (None: keep), ``size`` (H, W) the crop/pad.
+    """
+    from ..io import load, read_label_image
+    from ..io.grid import align_labels
+    from .presets import task as task_preset
+
+    preset = task_preset(task) if task else {}
+    classes = classes or preset.get("classes")
+    window = tuple(window or preset.get("window") or (-1024.0, 1024.0))
+    spacing_mm = preset.get("spacing_mm") if spacing_mm == "task" else spacing_mm
+    size = tuple(size or preset.get("size") or (256, 256))
+    auto = auto or preset.get("auto")
+    if labels is not None and len(labels) != len(inputs):
+        raise ParameterError(f"{len(labels)} label files for {len(inputs)} inputs; give one per input")
+    if not inputs:
+        raise ParameterError("no input studies")
+    out = Path(out_dir)
+    (out / "cache").mkdir(parents=True, exist_ok=True)
+
+    studies, names_seen = [], set()
+    for i, given in enumerate(inputs):
+        check_cancel(cancel)
+        report(progress, 0.9 * i / len(inputs), f"reading {Path(given).name}")
+        image_path, label_path = _study_paths(Path(given))
+        if labels is not None:
+            label_path = Path(labels[i])
+        image, meta = load(image_path)
+        if label_path is not None:
+            lab_img, file_names = read_label_image(label_path)
+            lab_img = align_labels(lab_img, image, what=f"labels of {given}")
+            names = _names_for(label_path, file_names)
+            source = str(label_path)
+        elif auto:
+            lab_img, names = _auto_labels(auto, image, meta)
+            source = f"auto:{auto}"
+        else:
+            raise InputError(f"{given}: no label file found (labels.nrrd / labels.seg.nrrd) and no auto-labels asked")
+        present = {int(v) for v in np.unique(sitk.GetArrayViewFromImage(lab_img))} - {0}
+        names_seen |= {names[v] for v in present if v in names}
+        studies.append((str(given), image, meta, lab_img, names, source))
+    table = class_table(classes, names_seen)
+
+    files, patients = [], []
+    for i, (given, image, meta, lab_img, names, source) in enumerate(studies):
+        check_cancel(cancel)
+        report(progress, 0.9 * i / len(studies), f"preprocessing {Path(given).name}")
+        oriented = Oriented.of(image)
+        hu = sitk.GetArrayViewFromImage(oriented.image)
+        lab = sitk.GetArrayFromImage(Oriented.of(lab_img).image)  # a copy: the oriented image is a temporary
+        grid = SliceGrid.make(hu.shape[1:], oriented.spacing_yx, size, spacing_mm)
+        x, y = volume_to_model(hu, grid, window, map_to_classes(lab, names, table))
+        sid = f"{i:04d}-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(given).name or "study")[:40]
+        np.save(out / "cache" / f"{sid}.image.npy", x.astype(np.float16))
+        np.save(out / "cache" / f"{sid}.mask.npy", y)
+        patient = _patient_id(meta, Path(given).name)
+        patients.append(patient)
+        files.append({
+            "id": sid, "patient": patient, "input": given, "labels": source,
+            "image": f"cache/{sid}.image.npy", "mask": f"cache/{sid}.mask.npy", "slices": int(x.shape[0]),
+            "positive_slices": int(np.count_nonzero(y.reshape(len(y), -1).any(axis=1))),
+            "class_voxels": [int(np.count_nonzero(y == c["value"])) for c in table],
+            "modality": meta.get("modality", "unknown"), "spacing_xyz_mm": list(image.GetSpacing()),
+            "hu": hu_stats(hu),
+        })
+    train_p, val_p = split_by_patient(patients, val_fraction, seed)
+    split = {"train": [f["id"] for f in files if f["patient"] in train_p],
+             "val": [f["id"] for f in files if f["patient"] in val_p]}
+    if not split["val"]:
+        split["val"] = list(split["train"])  # one patient: validate on it (said in the notes)
+    info = {
+        "format": FORMAT, "task": task, "description": description,
+        "classes": [{k: c[k] for k in ("value", "name", "color", "sources")} for c in table],
+        "head": preset.get("head", "softmax" if len(table) > 2 else "sigmoid"),
+        "preprocessing": {"window": list(window), "spacing_mm": spacing_mm, "size": list(size), "orientation": "LPS"},
+        "files": files, "split": split, "seed": seed, "input_range": input_range(files),
+        "notes": [] if val_p else ["only one patient: validation uses the training studies"],
+    }
+    with open(out / "dataset.json", "w", encoding="utf-8") as f:
+        json.dump(info, f, indent=2)
+    report(progress, 1.0, f"{len(files)} studies, {sum(f['slices'] for f in files)} slices")
+    return info
+
+
+def input_range(files: list[dict]) -> dict:
+    """The range of inputs a model trained on ``files`` has seen: modality, HU percentiles, spacing."""
+    def span(values):
+        return [float(min(values)), float(max(values))]
+
+    return {
+        "modality": sorted({f["modality"] for f in files}),
+        "hu_p1": span([f["hu"]["p1"] for f in files]), "hu_p50": span([f["hu"]["p50"] for f in files]),
+        "hu_p99": span([f["hu"]["p99"] for f in files]),
+        "spacing_xy_mm": span([min(f["spacing_xyz_mm"][:2]) for f in files] + [max(f["spacing_xyz_mm"][:2]) for f in files]),
+        "spacing_z_mm": span([f["spacing_xyz_mm"][2] for f in files]),
+    }
+
+
+def read_dataset(folder: str | os.PathLike) -> dict:
+    """dataset.json of a training folder, with ``_folder`` set; :class:`InputError` if missing/bad."""
+    path = Path(folder) / "dataset.json"
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{folder}: not a training folder ({exc.__class__.__name__}); build one with "
+                         "`medseg dataset INPUTS... -o DIR`") from None
+    if info.get("format") != FORMAT:
+        raise InputError(f"{path}: not a MedSeg dataset (format {info.get('format')!r})")
+    info["_folder"] = str(Path(folder))
+    return info
