@@ -11,7 +11,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.setup-stamp
 PYTEST_ARGS ?= -n 2 --durations=15
 
-.PHONY: setup demo test bench clean-venv
+.PHONY: setup demo test bench browser clean-venv
 
 setup: $(STAMP)
 
@@ -34,6 +34,11 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/run_all.py
+
+# Debian's Chromium, for the browser test of report.html (that test skips, saying so, without it).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "browser: could not install chromium; the report browser test will skip"
 
 clean-venv:
 	rm -rf $(VENV)

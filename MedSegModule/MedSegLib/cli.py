@@ -25,7 +25,6 @@ PLANNED = {
     "train": (5, "U-Net training"),
     "predict": (5, "U-Net inference"),
     "export": (5, "TorchScript / ONNX export"),
-    "run": (6, "the whole pipeline with report.html"),
 }
 
 
@@ -268,6 +267,36 @@ def _label_counts(labels) -> dict[int, int]:
     return {int(v): int(n) for v, n in zip(values, counts) if v != 0}
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from .run import run_study
+
+    out = Path(args.output)
+    failed = []
+    many = len(args.inputs) > 1
+    for i, path in enumerate(args.inputs):
+        # One folder per study when several are given, named after the input.
+        target = out / (Path(path).name or f"study{i + 1}") if many else out
+        try:
+            with progress_bar(f"run {Path(path).name}") as progress:
+                result = run_study(path, target, series=args.series, resample=not args.no_resample,
+                                   force=args.force, radiomics_preset=None if args.no_radiomics else args.params,
+                                   meshes=not args.no_meshes, dicom_seg=not args.no_dicom_seg, progress=progress)
+        except MedSegError as exc:
+            if not many:
+                raise
+            failed.append(path)
+            print(f"medseg run: error: {path}: {exc}", file=sys.stderr)
+            continue
+        for w in result.warnings:
+            warn(w)
+        total = sum(result.seconds.values())
+        say(f"{path}: {len(result.outputs)} outputs in {target} ({total:.1f} s); report: {result.outputs['report']}")
+    if failed:
+        say(f"{len(failed)} of {len(args.inputs)} studies failed: {', '.join(map(str, failed))}")
+        return 3
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -398,9 +427,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", metavar="FILE", help="also write an interactive HTML (needs plotly)")
     p.add_argument("--json", action="store_true", help="print the per-segment summary as JSON")
 
-    p = add("run", "the whole pipeline, with report.html")
-    p.add_argument("input")
-    p.add_argument("-o", "--output", required=True)
+    p = add("run", "the whole pipeline (convert, auto-label, statistics, radiomics, meshes, DICOM SEG) "
+                   "with report.html", cmd_run)
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="one or more studies (several: one sub-folder each; "
+                   "exit 3 when some fail)")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--params", default="ct-default", metavar="P.yaml", help="radiomics preset or parameter file")
+    p.add_argument("--no-radiomics", action="store_true", help="skip radiomics")
+    p.add_argument("--no-meshes", action="store_true", help="skip surface meshes")
+    p.add_argument("--no-dicom-seg", action="store_true", help="skip the DICOM SEG output")
+    add_input_options(p)
 
     p = add("demo", "make a phantom study and run the pipeline on it", cmd_demo)
     p.add_argument("-o", "--output", default="out/demo", help="output folder (default: out/demo)")

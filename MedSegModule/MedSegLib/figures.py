@@ -29,11 +29,13 @@ def _label_colours(labels: Sequence[Label]) -> dict[int, tuple[float, float, flo
 def overlay_axial(image: sitk.Image, labels: sitk.Image | None, path: str | os.PathLike, *,
                   slices: Iterable[int] | None = None, window: tuple[float, float] = (40.0, 400.0),
                   label_table: Sequence[Label] = AUTO_LABELS, alpha: float = 0.45, columns: int = 4,
-                  title: str | None = None, inputs: Iterable[str | os.PathLike] = ()) -> Path:
+                  title: str | None = None, inputs: Iterable[str | os.PathLike] = (),
+                  outline: Iterable[int] = ()) -> Path:
     """Write a montage of axial slices (HU window ``(center, width)``) with labels overlaid.
 
     ``slices`` are z indices of the LPS-reoriented image (default: evenly spaced through the
-    volume). Aspect follows the pixel spacing (mm).
+    volume). Aspect follows the pixel spacing (mm). Label values in ``outline`` are drawn as
+    contours instead of fills, so a large structure (the body) does not hide the anatomy.
     """
     import matplotlib
 
@@ -59,7 +61,13 @@ def overlay_axial(image: sitk.Image, labels: sitk.Image | None, path: str | os.P
         ax.imshow(hu[z], cmap="gray", vmin=lo, vmax=hi, aspect=sy / sx, interpolation="nearest")
         if lab is not None:
             rgba = np.zeros(lab[z].shape + (4,), dtype=float)
+            outlined = set(outline)
+            for value in outlined & set(colours):
+                if (lab[z] == value).any():
+                    ax.contour(lab[z] == value, levels=[0.5], colors=[colours[value]], linewidths=0.8)
             for value, rgb in colours.items():
+                if value in outlined:
+                    continue
                 m = lab[z] == value
                 rgba[m, :3] = rgb
                 rgba[m, 3] = alpha
