@@ -107,30 +107,6 @@ def test_unknown_output_format(tiny_series, tmp_path, cli):
     assert_user_error(cli("convert", tiny_series, "-o", out), out, "format")
 
 
-def _planned_commands() -> list[str]:
-    from MedSegLib.cli import PLANNED
-
-    return sorted(PLANNED)
-
-
-@pytest.mark.parametrize("command", _planned_commands())
-def test_commands_not_built_yet_say_which_issue(command, tiny_series, tmp_path, cli):
-    from MedSegLib.cli import build_parser
-
-    # Give each planned command the positional arguments its parser wants, so the call reaches it.
-    parser = build_parser()
-    sub = parser._subparsers._group_actions[0].choices[command]
-    args = []
-    for action in sub._actions:
-        if action.option_strings:
-            if action.required:
-                args += [action.option_strings[0], str(tmp_path / "x.nrrd")]
-        elif action.dest != "help":
-            args += [str(tiny_series)] * (1 if action.nargs in (None, 1) else 1)
-    res = cli(command, *args)
-    assert_user_error(res, None, "issue #")
-
-
 def test_every_command_has_help(cli):
     from MedSegLib.cli import build_parser
 

@@ -227,13 +227,10 @@ def test_run_unet_with_a_model_folder(logic, chest, tmp_path):
     assert list_models(tmp_path)["tiny"] == folder
 
 
-@pytest.mark.xfail(not list_models(), raises=NotBuiltError, strict=False, reason="issue #5: no shipped model yet")
-def test_run_unet_with_a_shipped_model(logic, chest):
-    models = list_models()
-    if not models:
-        raise NotBuiltError("no shipped model in MedSegLib/resources/models (issue #5)")
-    node = logic.runUNet(logic.convertDicom(chest["dicom"]), sorted(models)[0], device="cpu")
-    assert node.GetSegmentation().GetNumberOfSegments() >= 1
+def test_run_unet_with_the_shipped_lungs_model(logic, chest):
+    assert {"lungs", "table-headrest"} <= set(list_models())
+    node = logic.runUNet(logic.convertDicom(chest["dicom"]), "lungs", device="cpu")
+    assert set(_names(node)) == {"lung-right", "lung-left"}
 
 
 def test_segmentation_steps_with_stand_in_backends(logic, chest, monkeypatch, tmp_path):

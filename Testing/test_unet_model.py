@@ -101,6 +101,7 @@ def test_truncated_and_garbage_weights(saved):
     _expect_model_error(folder, "cannot read the weights")
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_weights_only_refuses_code(saved):
     folder, _ = saved
 
@@ -157,4 +158,7 @@ def test_shipped_models(name):
 
 
 def test_shipped_names_listed():
-    assert set(cards.shipped_models()) <= {"lungs", "table-headrest"}
+    assert set(cards.shipped_models()) == {"lungs", "table-headrest"}
+    lungs = cards.read_card("lungs")
+    assert [c["name"] for c in lungs["classes"]] == ["background", "lung-right", "lung-left"]
+    assert cards.read_card("table-headrest")["architecture"]["head"] == "sigmoid"

@@ -74,12 +74,33 @@ def test_out_of_range_warning(tiny_model, study):
     assert range_warnings(json.loads((tiny_model / "model.json").read_text()), image, meta) == []
     fine = sitk.Image(image)
     fine.SetSpacing((0.5, 0.5, image.GetSpacing()[2]))  # 0.5 mm pixels: far finer than the phantoms' 7 mm
-    with pytest.warns(OutOfRangeWarning, match="spacing xy"):
+    with pytest.warns(OutOfRangeWarning) as caught:
         result = predict(fine, tiny_model, {**meta, "modality": "MR"}, device="cpu")
+    assert [str(w.message) for w in caught] == result.warnings
+    assert any("pixel spacing 0.5" in w for w in result.warnings)
     assert any("modality MR" in w for w in result.warnings)
     bright = sitk.Cast(image, sitk.sitkFloat32) + 1500.0
-    with pytest.warns(OutOfRangeWarning, match="HU p1"):
-        predict(bright, tiny_model, meta, device="cpu")
+    with pytest.warns(OutOfRangeWarning) as caught:
+        result = predict(bright, tiny_model, meta, device="cpu")
+    assert any(w.startswith("HU p1 ") for w in result.warnings) and len(caught) == len(result.warnings)
+
+
+def test_card_postprocess_defaults(tiny_model, study, tmp_path):
+    import shutil
+
+    from MedSegLib.unet.card import update_card
+
+    image, meta = study
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_model, folder)
+    update_card(folder, postprocess={"fill_holes": True, "largest_component": True})
+    by_card = sitk.GetArrayFromImage(predict(image, folder, meta, device="cpu").labels)
+    asked = sitk.GetArrayFromImage(predict(image, tiny_model, meta, device="cpu", fill_holes=True,
+                                           largest_component=True).labels)
+    raw = sitk.GetArrayFromImage(predict(image, folder, meta, device="cpu", fill_holes=False,
+                                         largest_component=False).labels)
+    assert np.array_equal(by_card, asked)
+    assert np.array_equal(raw, sitk.GetArrayFromImage(predict(image, tiny_model, meta, device="cpu").labels))
 
 
 def test_postprocess():

@@ -16,17 +16,8 @@ import SimpleITK as sitk
 
 from . import __version__
 from .cli_progress import progress_bar
-from .errors import MedSegError, NotBuiltError
+from .errors import MedSegError
 from .labels import AIR_HU
-
-#: Commands that later issues build: name -> (issue, what it does).
-PLANNED = {
-    "dataset": (5, "U-Net training sets"),
-    "train": (5, "U-Net training"),
-    "predict": (5, "U-Net inference"),
-    "export": (5, "TorchScript / ONNX export"),
-}
-
 
 def warn(message: str) -> None:
     print(f"medseg: warning: {message}", file=sys.stderr)
@@ -297,6 +288,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_unet(args: argparse.Namespace) -> int:
+    from .unet import commands
+
+    runners = {"dataset": commands.run_dataset, "train": commands.run_train,
+               "predict": commands.run_predict, "export": commands.run_export}
+    return int(runners[args.command](args) or 0)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -305,11 +304,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for line in lines:
         say(line)
     return 0
-
-
-def cmd_planned(args: argparse.Namespace) -> int:
-    issue, what = PLANNED[args.command]
-    raise NotBuiltError(f"`medseg {args.command}` ({what}) is not built yet; issue #{issue} builds it")
 
 
 # --- parser ----------------------------------------------------------------------------------------
@@ -327,9 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"medseg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def add(name: str, help_text: str, func=cmd_planned) -> argparse.ArgumentParser:
-        if func is cmd_planned:
-            help_text += f" [not built yet: issue #{PLANNED[name][0]}]"
+    def add(name: str, help_text: str, func) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
         return p
@@ -380,22 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output (NaN as null)")
     p.add_argument("--resample-labels", action="store_true", help="resample PRED onto REF's grid when they differ")
 
-    p = add("dataset", "training set from studies + labels (or auto-labels)")
-    p.add_argument("inputs", nargs="+")
-    p.add_argument("-o", "--output", required=True)
+    from .unet import commands as unet_commands  # argument definitions only; torch loads on use
 
-    p = add("train", "U-Net training (same code as scripts/train_unet.py)")
-    p.add_argument("--data", required=True)
-    p.add_argument("--out", required=True)
-
-    p = add("predict", "U-Net inference")
-    p.add_argument("input")
-    p.add_argument("--model", required=True, help="a model folder, or a shipped model's name")
-    p.add_argument("-o", "--output", required=True)
-
-    p = add("export", "export a model to TorchScript / ONNX")
-    p.add_argument("--model", required=True)
-    p.add_argument("-o", "--output", required=True)
+    unet_commands.configure_dataset(add("dataset", "U-Net training set from studies + labels (or auto-labels)", cmd_unet))
+    unet_commands.configure_train(add("train", "U-Net training (same code as scripts/train_unet.py)", cmd_unet))
+    unet_commands.configure_predict(add("predict", "U-Net inference (labels on the input grid)", cmd_unet))
+    unet_commands.configure_export(add("export", "export a model to TorchScript (.pt) / ONNX (.onnx)", cmd_unet))
 
     p = add("radiomics", "pyradiomics features, one wide row per segment", cmd_radiomics)
     p.add_argument("image", help="DICOM folder/file or volume (HU)")

@@ -76,7 +76,14 @@ def _auto_labels(kind: str, image: sitk.Image, meta: dict) -> tuple[sitk.Image, 
     return labels, {lab.value: lab.name for lab in AUTO_LABELS}
 
 
-def _patient_id(meta: dict, fallback: str) -> str:
+def _patient_id(meta: dict, study: Path) -> str:
+    """A pseudonym for the study's patient: a hash of the DICOM PatientID, else of the study path.
+
+    Only the hash goes into dataset.json (no patient data), and it is all the split needs.
+    """
+    import hashlib
+
+    key = f"study:{study.resolve()}"
     files = meta.get("files") or []
     if files:
         try:
@@ -84,10 +91,10 @@ def _patient_id(meta: dict, fallback: str) -> str:
 
             pid = str(pydicom.dcmread(files[0], stop_before_pixels=True).get("PatientID", "") or "")
             if pid:
-                return pid
+                key = f"patient:{pid}"
         except Exception:  # an unreadable header only costs the patient grouping
             pass
-    return fallback
+    return "p-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 def class_table(classes: Sequence[dict] | Sequence[str] | None, names_seen: set[str]) -> list[dict]:
@@ -198,7 +205,7 @@ def build_dataset(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
         sid = f"{i:04d}-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(given).name or "study")[:40]
         np.save(out / "cache" / f"{sid}.image.npy", x.astype(np.float16))
         np.save(out / "cache" / f"{sid}.mask.npy", y)
-        patient = _patient_id(meta, Path(given).name)
+        patient = _patient_id(meta, Path(given))
         patients.append(patient)
         files.append({
             "id": sid, "patient": patient, "input": given, "labels": source,

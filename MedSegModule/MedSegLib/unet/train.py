@@ -161,7 +161,7 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, resume: bool = F
 
     from .card import save_model
     from .dataset import read_dataset
-    from .distributed import all_sum, cleanup, setup
+    from .distributed import all_sum, barrier, cleanup, setup
     from .model import build, count_parameters
     from .presets import mirror_pairs
     from .slices import SliceSet
@@ -295,6 +295,8 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, resume: bool = F
         best_metrics = {}
     result = {"best": best_metrics or {k: best.get(k) for k in ("val_dice", "val_iou", "epoch")},
               "epochs": len(history), "seconds": seconds, "out": str(out), "history": history}
+    # Leave together: a rank that tears gloo down while rank 0 is still writing can abort the job.
+    barrier(d)
     cleanup(d)
     return result
 
