@@ -142,3 +142,19 @@ def test_bone_drops_small_specks_and_contrast_blood():
     assert not bone[:, np.hypot(yy - 40, xx - 20) <= 14].any()
     assert not bone[3, 10, 70]
     assert bone[:, ring].all()
+
+
+def test_bone_does_not_fill_the_skull():
+    """The skull is a closed bony ring in every slice; the brain inside it is not marrow."""
+    import SimpleITK as sitk
+
+    from MedSegLib.phantom import make_head
+    from MedSegLib.pipeline import autolabel
+
+    phantom = make_head(seed=0, headrest="separate")
+    result = autolabel(phantom.to_image(), {"is_hu": True})
+    auto = sitk.GetArrayFromImage(result.labels)
+    truth = phantom.labels
+    for value in (1, 6):  # body (brain, scalp) and bone (skull)
+        a, t = auto == value, truth == value
+        assert 2 * (a & t).sum() / (a.sum() + t.sum()) > 0.9, value

@@ -53,6 +53,14 @@ def test_demo_command(tmp_path, cli):
         for suffix in ("-hu.nrrd", "-truth.seg.nrrd", "-truth.png"):
             assert (tmp_path / "demo" / study / f"{study}{suffix}").stat().st_size > 0
     assert "[chest] info: CT series, 32 slices" in res.stdout and "[head]" in res.stdout
+    # The demo scores its own auto-labels against the phantoms' truth; every label must be good.
+    import re
+
+    scores = [float(v) for v in re.findall(r" (\d\.\d{3})", "".join(
+        line for line in res.stdout.splitlines(keepends=True) if "vs ground truth" in line))]
+    assert len(scores) == 9 and min(scores) >= 0.95, res.stdout
+    for study in ("chest", "head"):
+        assert (tmp_path / "demo" / study / "run" / "report.html").exists()
 
 
 def test_load_reports_progress_and_can_be_cancelled(tmp_path):

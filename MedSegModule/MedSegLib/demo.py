@@ -1,18 +1,24 @@
-"""``medseg demo``: make phantom studies, run the pipeline's steps on them, print what happened.
+"""``medseg demo``: make phantom studies, run the whole pipeline on them, and score it against the truth.
 
 Two seeded studies are written as real DICOM series: a chest CT (lungs, airway, spine, curved
-table) and a head CT whose headrest touches the scalp (the hard case for headrest removal).
-Every file lands under the output folder; nothing outside it is touched.
+table) and a head CT whose headrest touches the scalp (the hard case for headrest removal). Each
+goes through ``medseg run`` (report.html included) and its auto-labels are compared with the
+phantom's ground truth. Every file lands under the output folder; nothing outside it is touched.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from .figures import overlay_axial
 from .io import discover, read_label_image, write_label_image
+from .labels import AUTO_LABELS
+from .metrics import evaluate
 from .phantom import write_phantom_study
 from .pipeline import convert_to_file
+from .run import run_study
 from .steps import Progress, sub_progress
 
 #: (name, phantom kind, maker options, HU window for figures)
@@ -49,4 +55,13 @@ def _one_study(folder: Path, name: str, kind: str, options: dict, window, seed: 
                         title=f"{name.capitalize()} phantom, ground-truth labels (radiological view)")
     lines.append(f"[{name}] ground truth: {seg} (open in Slicer), figure: {png}")
     lines += [f"[{name}] warning: {w}" for w in converted.meta["warnings"]]
+    run = run_study(study["dicom"], folder / "run", radiomics_preset="ct-baseline",
+                    progress=sub_progress(progress, 0.8, 1.0))
+    lines.append(f"[{name}] run: {len(run.outputs)} outputs in {folder / 'run'} "
+                 f"({sum(run.seconds.values()):.1f} s); report: {run.outputs['report']}")
+    auto, _ = read_label_image(run.outputs["labels"])
+    scores = evaluate(auto, truth, labels={lab.value: lab.name for lab in AUTO_LABELS})
+    present = {int(v) for v in np.unique(phantom.labels) if v}
+    cells = [f"{lab.name} {scores[lab.name]['dice']:.3f}" for lab in AUTO_LABELS if lab.value in present]
+    lines.append(f"[{name}] auto-labels vs ground truth, Dice: " + ", ".join(cells))
     return lines

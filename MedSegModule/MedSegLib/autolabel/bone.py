@@ -12,7 +12,8 @@ Cleaning, in order:
 3. Cortical rings broken by coarse pixels are mended by a small in-plane closing, then the holes
    of each slice are filled (marrow, cancellous or fatty), except the spinal canal: a small hole
    below :data:`MARROW_HU` on the midline behind the body's centre, enclosed by the vertebral
-   arch, holds cord and CSF and is not bone.
+   arch, holds cord and CSF and is not bone; nor is a large soft-tissue cavity a bone encloses
+   (the brain inside the skull, bowel inside the pelvic ring).
 
 Arrays are (z, y, x) on the input grid; spacing (z, y, x) mm; everything runs in the body's box.
 """
@@ -36,6 +37,9 @@ CANCELLOUS_HU, HULL_MIN_CM2, HULL_SOLIDITY, HULL_MAX_CM2 = 120.0, 1.0, 0.25, 40.
 #: Bone fragments closer than twice this (mm) in a slice form one piece for the hull.
 GROUP_MM = 3.0
 CANAL_MAX_CM2, CANAL_MIDLINE_MM = 4.0, 15.0
+#: A hole larger than this (cm²) and below MARROW_HU is a cavity the bone encloses, not marrow: the
+#: brain inside the skull, bowel inside the pelvic ring. Vertebral and long-bone marrow is far smaller.
+MARROW_MAX_CM2 = 20.0
 
 
 def _drop_blood(mask: np.ndarray, hu: np.ndarray, spacing) -> tuple[np.ndarray, int]:
@@ -92,7 +96,8 @@ def _fill_marrow(mask: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing) ->
 
     A hole is the canal when it is small (<= :data:`CANAL_MAX_CM2`), under :data:`MARROW_HU`, within
     :data:`CANAL_MIDLINE_MM` of the body's centre column and behind the body's centre. Other holes are
-    marrow (fatty marrow of long bones is below 100 HU too) and are filled.
+    marrow (fatty marrow of long bones is below 100 HU too) and are filled, unless larger than
+    :data:`MARROW_MAX_CM2` and below :data:`MARROW_HU` (a cavity such as the cranial vault).
     """
     px = max(spacing[1], spacing[2])
     closed = close_plane(mask, max(1, int(round(RING_CLOSE_MM / px))))
@@ -118,7 +123,8 @@ def _fill_marrow(mask: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing) ->
     area_cm2 = size * spacing[1] * spacing[2] / 100.0
     canal = ((area_cm2 <= CANAL_MAX_CM2) & (mean < MARROW_HU)
              & (np.abs(col - c_col[hole_z]) * spacing[2] <= CANAL_MIDLINE_MM) & (row > c_row[hole_z]))
-    fill = ~canal
+    cavity = (area_cm2 > MARROW_MAX_CM2) & (mean < MARROW_HU)
+    fill = ~canal & ~cavity
     fill[0] = False
     return closed | fill[lab]
 
