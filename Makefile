@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) scripts/check_torch.py
 	$(PIP) install --quiet numpy versioneer
 	$(PIP) install --quiet --no-build-isolation pyradiomics==3.0.1
-	$(PIP) install --quiet -e '.[test,dicomseg,slicer,unet]'
+	$(PIP) install --quiet -e '.[test,dicomseg,slicer,unet,mesh]'
 	$(PIP) install --quiet --no-deps lungmask==0.2.22  # only its R231 network code, for benchmarks/bench_unet.py
 	@touch $(STAMP)
 	@echo "setup: done ($(VENV))"

@@ -437,6 +437,10 @@ def main(argv: list[str] | None = None) -> int:
     except MedSegError as exc:
         print(f"medseg {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        # The reader went away (`medseg ... | head`): not an error, and nothing more to say.
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"medseg {args.command}: interrupted", file=sys.stderr)
         return 130
