@@ -24,7 +24,8 @@ import numpy as np
 from scipy import ndimage
 
 from ..steps import CancelEvent, check_cancel
-from .lung_ops import CROSS_2D, bbox, close_plane, dilate_plane, erode_plane, fill_holes_slices
+from .lung_ops import CROSS_2D, bbox, close_plane, dilate_plane, erode_plane
+from .morphology import fill_holes_per_slice
 
 BONE_HU = 300.0
 MIN_ML = 0.1
@@ -102,7 +103,7 @@ def _fill_marrow(mask: np.ndarray, hu: np.ndarray, body: np.ndarray, spacing) ->
     px = max(spacing[1], spacing[2])
     closed = close_plane(mask, max(1, int(round(RING_CLOSE_MM / px))))
     closed |= _cancellous(closed, hu, spacing)
-    holes = fill_holes_slices(closed) & ~closed
+    holes = fill_holes_per_slice(closed) & ~closed
     lab, n = ndimage.label(holes, structure=CROSS_2D)
     if n == 0:
         return closed

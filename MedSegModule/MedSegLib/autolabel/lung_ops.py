@@ -16,6 +16,8 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
+from .morphology import block_factor, block_mean, block_up, bounding_box, fill_holes_per_slice
+
 #: In-plane pixel size (mm) of the reduced work grid.
 WORK_MM = 2.2
 
@@ -46,38 +48,9 @@ def lps_array(image: sitk.Image) -> tuple[np.ndarray, tuple[float, float, float]
     return array, spacing, back  # type: ignore[return-value]
 
 
-def work_factor(spacing, target_mm: float = WORK_MM) -> int:
-    """In-plane reduction factor so pixels become about ``target_mm`` (1 keeps the grid)."""
-    return max(1, int(np.floor(target_mm / max(float(spacing[1]), float(spacing[2])) + 1e-6)))
-
-
-def block_mean(a: np.ndarray, f: int) -> np.ndarray:
-    """Mean over f x f in-plane blocks as float32 (z, ceil(y/f), ceil(x/f)); edges repeat the last row/column.
-
-    Summing the f^2 strided sub-grids is several times faster than a reshape-and-mean with f = 3.
-    """
-    if f == 1:
-        return a.astype(np.float32)
-    nz, ny, nx = a.shape
-    py, px = (-ny) % f, (-nx) % f
-    if py or px:
-        a = np.pad(a, ((0, 0), (0, py), (0, px)), mode="edge")
-    out = np.zeros((nz, a.shape[1] // f, a.shape[2] // f), dtype=np.float32)
-    for i in range(f):
-        for j in range(f):
-            out += a[:, i::f, j::f]
-    out *= 1.0 / (f * f)
-    return out
-
-
-def block_up(mask: np.ndarray, f: int, shape) -> np.ndarray:
-    """Nearest-neighbour enlargement of a reduced (z, y, x) mask to the full ``shape``."""
-    if f == 1:
-        return mask
-    nz, ny, nx = shape
-    out = np.empty((nz, mask.shape[1], f, mask.shape[2], f), dtype=mask.dtype)
-    out[...] = mask[:, :, None, :, None]
-    return out.reshape(nz, mask.shape[1] * f, mask.shape[2] * f)[:, :ny, :nx]
+def work_factor(spacing) -> int:
+    """In-plane reduction factor for the lung work grid (pixels of about :data:`WORK_MM`)."""
+    return block_factor(spacing, WORK_MM)
 
 
 def disc(radius_px: int) -> np.ndarray:
@@ -153,22 +126,6 @@ def close_plane(mask: np.ndarray, radius_px: float) -> np.ndarray:
     return erode_plane(dilate_plane(mask, radius_px), radius_px) | mask
 
 
-def fill_holes_slices(mask: np.ndarray) -> np.ndarray:
-    """Fill the holes of every axial slice: background not 4-connected to that slice's edge.
-
-    One labelling with an in-plane structure handles all slices at once.
-    """
-    background = ~mask
-    lab, n = ndimage.label(background, structure=CROSS_2D)
-    if n == 0:
-        return mask.copy()
-    outside = np.zeros(n + 1, dtype=bool)
-    for edge in (lab[:, 0, :], lab[:, -1, :], lab[:, :, 0], lab[:, :, -1]):
-        outside[np.unique(edge)] = True
-    outside[0] = False
-    return mask | (~outside[lab] & background)
-
-
 def remove_small(mask: np.ndarray, min_voxels: int, structure=None) -> np.ndarray:
     """``mask`` without its connected components smaller than ``min_voxels``."""
     lab, n = ndimage.label(mask, structure=structure)
@@ -197,7 +154,7 @@ def simple_body(low: np.ndarray, spacing_low, threshold_hu: float = -500.0, open
     sizes[0] = 0
     keep = sizes >= 0.02 * sizes.max()
     keep[0] = False
-    return fill_holes_slices(keep[lab])
+    return fill_holes_per_slice(keep[lab])
 
 
 def reduce_mask(mask: np.ndarray, f: int) -> np.ndarray:
@@ -209,14 +166,7 @@ def reduce_mask(mask: np.ndarray, f: int) -> np.ndarray:
 
 def bbox(mask: np.ndarray, margin=(0, 0, 0)) -> tuple[slice, slice, slice] | None:
     """The bounding box of ``mask`` grown by ``margin`` voxels per axis (clipped), or None when empty."""
-    if not mask.any():
-        return None
-    out = []
-    for axis, m in enumerate(margin):
-        other = tuple(a for a in range(3) if a != axis)
-        idx = np.flatnonzero(mask.any(axis=other))
-        out.append(slice(max(0, int(idx[0]) - m), min(mask.shape[axis], int(idx[-1]) + 1 + m)))
-    return tuple(out)  # type: ignore[return-value]
+    return bounding_box(mask, margin) if mask.any() else None
 
 
 def refine(mask_low: np.ndarray, f: int, hu: np.ndarray, below_hu: float) -> np.ndarray:

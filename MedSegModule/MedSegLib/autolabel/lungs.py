@@ -36,6 +36,7 @@ from scipy import ndimage
 from ..labels import LUNG, SPLIT_LUNG_LEFT, SPLIT_LUNG_RIGHT
 from ..steps import CancelEvent, Progress, check_cancel, report
 from . import lung_ops as lo
+from . import morphology as mo
 from .airway import airway_tree, with_wall_rim
 from .lung_split import body_axes, split_lungs
 
@@ -86,7 +87,7 @@ class LungSegmentation:
     @property
     def body(self) -> np.ndarray:
         if self.given_body is None:
-            self.given_body = lo.block_up(self.body_low, self.factor, self.right.shape)
+            self.given_body = mo.block_up(self.body_low, self.factor, self.right.shape)
         return self.given_body
 
     def labels(self, split: bool = False) -> np.ndarray:
@@ -114,7 +115,7 @@ def _component_features(cand: np.ndarray, low: np.ndarray, lab: np.ndarray, n: i
     holes = np.full(n + 1, np.nan)
     if np.any((gas >= GAS_FRACTION) & (gas < GAS_FRACTION_VESSELS)):
         # Label the hole-filled candidates; each piece lies in one filled region.
-        filled = lo.fill_holes_slices(cand)
+        filled = mo.fill_holes_per_slice(cand)
         flab, fn = ndimage.label(filled)
         f_size = np.bincount(flab.ravel(), minlength=fn + 1)
         f_cand = np.bincount(flab[cand], minlength=fn + 1)
@@ -175,8 +176,8 @@ def _add_dense(lung: np.ndarray, low: np.ndarray, body: np.ndarray, spacing_low)
 
 def _close_sides(right: np.ndarray, left: np.ndarray, body: np.ndarray, radius_px: float):
     """Close and fill each side in-plane; voxels both claim go back to the side that had them."""
-    r_c = lo.fill_holes_slices(lo.close_plane(right, radius_px)) & body
-    l_c = lo.fill_holes_slices(lo.close_plane(left, radius_px)) & body
+    r_c = mo.fill_holes_per_slice(lo.close_plane(right, radius_px)) & body
+    l_c = mo.fill_holes_per_slice(lo.close_plane(left, radius_px)) & body
     both = r_c & l_c
     if both.any():
         r_c &= ~(both & left)
@@ -233,7 +234,7 @@ def segment_lungs(hu: np.ndarray, spacing, body: np.ndarray | None = None, progr
     f = lo.work_factor(spacing)
     spacing_low = (spacing[0], spacing[1] * f, spacing[2] * f)
     report(progress, 0.05, "reducing the grid")
-    low = lo.block_mean(hu, f)
+    low = mo.block_mean(hu, f)
     if body is None:
         body_low = lo.simple_body(low, spacing_low)
     else:

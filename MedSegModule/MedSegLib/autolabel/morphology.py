@@ -138,9 +138,10 @@ def block_factor(spacing, target_mm: float) -> int:
 
 
 def block_mean(hu: np.ndarray, f: int) -> np.ndarray:
-    """Mean HU over f x f in-plane blocks, float32; edge rows/columns are padded by repetition.
+    """Mean over f x f in-plane blocks, float32; edge rows/columns are padded by repetition.
 
-    Summed from f * f strided views in int32, which is several times faster than a reshaped mean.
+    Summed from f * f strided views (in int32 for integer or boolean input, else float32), which is
+    several times faster than a reshaped mean.
     """
     if f == 1:
         return hu.astype(np.float32)
@@ -148,7 +149,7 @@ def block_mean(hu: np.ndarray, f: int) -> np.ndarray:
     py, px = (-ny) % f, (-nx) % f
     if py or px:
         hu = np.pad(hu, ((0, 0), (0, py), (0, px)), mode="edge")
-    total = np.zeros((nz, (ny + py) // f, (nx + px) // f), dtype=np.int32)
+    total = np.zeros((nz, (ny + py) // f, (nx + px) // f), dtype=np.int32 if hu.dtype.kind in "biu" else np.float32)
     for dy in range(f):
         for dx in range(f):
             total += hu[:, dy::f, dx::f]

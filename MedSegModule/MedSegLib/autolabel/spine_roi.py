@@ -25,7 +25,8 @@ import numpy as np
 from scipy import ndimage
 
 from ..steps import CancelEvent, check_cancel
-from .lung_ops import block_mean, dilate_disc, reduce_mask, work_factor
+from .lung_ops import dilate_disc, reduce_mask, work_factor
+from .morphology import block_mean
 
 #: Bone window (HU) mapped to 0..1 before projecting.
 BONE_WINDOW = (200.0, 1200.0)
