@@ -16,27 +16,22 @@ The readers (point lists and RT Structure Sets to masks on an image grid) are th
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, RTStructureSetStorage
+from pydicom.uid import UID, RTStructureSetStorage
 
 from ..io.atomic import atomic_output
+from .dicom_writer import _uid, new_dataset
 
 POINT_LIST_PATTERN = "IM-0001-{number:04d}-{name}-manual.txt"
 
 #: The Study Component Management SOP class an RTReferencedStudySequence item names.
 _STUDY_COMPONENT = UID("1.2.840.10008.3.1.2.3.1")
-_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/medseg/phantom/rtstruct")
-
-
-def _uid(*parts) -> UID:
-    return UID(f"2.25.{uuid.uuid5(_NAMESPACE, '|'.join(map(str, parts))).int}")
 
 
 def write_point_lists(out_dir: str | os.PathLike, contours: Mapping[str, Mapping[int, np.ndarray]],
@@ -93,16 +88,7 @@ def write_rtstruct(path: str | os.PathLike, image_files: Sequence[str | os.PathL
     first = images[0]
     rois = list(rois)
     sop_uid = _uid("rtstruct", first.SeriesInstanceUID, seed, *(r[0] for r in rois))
-    ds = Dataset()
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = RTStructureSetStorage
-    meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    meta.ImplementationVersionName = "MEDSEG_PHANTOM"
-    ds.file_meta = meta
-    ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.SOPClassUID, ds.SOPInstanceUID = RTStructureSetStorage, sop_uid
+    ds = new_dataset(RTStructureSetStorage, sop_uid)
     for tag in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
                 "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName", "StudyDescription"):
         setattr(ds, tag, first.get(tag, ""))

@@ -108,14 +108,8 @@ def series_uids(seed: int, patient_id: str, shape, spacing, origin, description:
     return study_uid, series_uid, frame_of_reference_uid or _uid("frame", study_uid, series_uid)
 
 
-def base_dataset(sop_class: str, sop_uid: str, *, study_uid: str, series_uid: str, frame_of_reference_uid: str,
-                 series_description: str, series_number: int, patient_id: str = "PHANTOM",
-                 patient_name: str = "Phantom^MedSeg", body_part: str = "CHEST", patient_position: str = "HFS",
-                 modality: str = "CT") -> Dataset:
-    """File meta + SOP common, patient, study, series, equipment and frame-of-reference modules.
-
-    A phantom: no real person's data. The transfer syntax is set when the file is saved.
-    """
+def new_dataset(sop_class: str, sop_uid: str) -> Dataset:
+    """An empty phantom dataset with its file meta and SOP common module (the transfer syntax is set on save)."""
     ds = Dataset()
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
@@ -127,6 +121,18 @@ def base_dataset(sop_class: str, sop_uid: str, *, study_uid: str, series_uid: st
     ds.SpecificCharacterSet = "ISO_IR 100"
     ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = sop_uid
+    return ds
+
+
+def base_dataset(sop_class: str, sop_uid: str, *, study_uid: str, series_uid: str, frame_of_reference_uid: str,
+                 series_description: str, series_number: int, patient_id: str = "PHANTOM",
+                 patient_name: str = "Phantom^MedSeg", body_part: str = "CHEST", patient_position: str = "HFS",
+                 modality: str = "CT") -> Dataset:
+    """File meta + SOP common, patient, study, series, equipment and frame-of-reference modules.
+
+    A phantom: no real person's data. The transfer syntax is set when the file is saved.
+    """
+    ds = new_dataset(sop_class, sop_uid)
     ds.PatientName = patient_name
     ds.PatientID = patient_id
     ds.PatientBirthDate = ""
