@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import HU, Phantom, compose_auto, curved_table, default_geometry, ellipse, finish, grid_mm
+from .base import HU, Phantom, compose_auto, curved_table, default_geometry, ellipse, finish, grid_mm, out_of_field
 
 #: Nominal abdominal HU (before noise); non-contrast values.
 ABDOMEN_HU = {
@@ -190,11 +190,7 @@ def make_abdomen(shape=(32, 128, 128), spacing=None, seed: int = 0, noise_hu: fl
         tissues["spine"][k], tissues["humerus"][k], tissues["lung_parenchyma"][k] = bone, humerus, lung_any
         tissues["table_shell"][k], tissues["table_foam"][k] = shells, foam
 
-    padding = None
-    if fov_diameter_mm is not None:
-        padding = np.broadcast_to(X ** 2 + Y ** 2 > (fov_diameter_mm / 2) ** 2, shape).copy()
-        for m in (*masks.values(), *tissues.values()):
-            m[padding] = False
+    padding = out_of_field(X, Y, shape, fov_diameter_mm, masks, tissues)
     hu_out = finish(hu, noise_rng, noise_hu, blur_mm, spacing, padding)
     return Phantom(hu=hu_out, labels=compose_auto(masks), spacing=spacing, origin=origin, name="abdomen",
                    seed=seed, body_part="ABDOMEN", masks=masks, tissues=tissues, padding_mask=padding)

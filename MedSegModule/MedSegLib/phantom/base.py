@@ -125,6 +125,22 @@ def curved_table(X, Y, top_mm, half_width_mm=165.0, radius_mm=600.0, shell_mm=3.
     return shells, within & ~shells
 
 
+def out_of_field(X: np.ndarray, Y: np.ndarray, shape, fov_diameter_mm: float | None,
+                 *groups: dict[str, np.ndarray]) -> np.ndarray | None:
+    """The (z, y, x) mask outside a circular reconstruction field of ``fov_diameter_mm`` (None: no limit).
+
+    ``X``, ``Y`` are in-plane coordinates (mm) from the field's centre. Every mask in ``groups`` is
+    cleared there: a scanner reconstructs nothing outside its field, so no truth lies there either.
+    """
+    if fov_diameter_mm is None:
+        return None
+    padding = np.broadcast_to(X ** 2 + Y ** 2 > (fov_diameter_mm / 2) ** 2, shape).copy()
+    for group in groups:
+        for m in group.values():
+            m[padding] = False
+    return padding
+
+
 def finish(hu: np.ndarray, rng: np.random.Generator, noise_hu: float, blur_mm: float, spacing,
            padding_mask=None) -> np.ndarray:
     """Optional blur (scanner PSF), Gaussian noise, clip to the CT range, int16; padding to AIR_HU."""

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import HU, IDENTITY, Phantom, compose_auto, curved_table, default_geometry, ellipse, finish, grid_mm
+from .base import (HU, IDENTITY, Phantom, compose_auto, curved_table, default_geometry, ellipse, finish, grid_mm,
+                   out_of_field)
 
 __all__ = ["HU", "IDENTITY", "Phantom", "curved_table", "default_geometry", "ellipse", "finish", "grid_mm",
            "make_chest"]
@@ -184,11 +185,7 @@ def make_chest(shape=(32, 128, 128), spacing=None, seed: int = 0, noise_hu: floa
         tissues["heart"][k] = heart
         tissues["table_shell"][k], tissues["table_foam"][k] = shells, foam
 
-    padding = None
-    if fov_diameter_mm is not None:
-        padding = np.broadcast_to(Xi ** 2 + Yi ** 2 > (fov_diameter_mm / 2) ** 2, shape).copy()
-        for m in (*masks.values(), *tissues.values()):
-            m[padding] = False
+    padding = out_of_field(Xi, Yi, shape, fov_diameter_mm, masks, tissues)
     hu_out = finish(hu, noise_rng, noise_hu, blur_mm, spacing, padding)
     return Phantom(hu=hu_out, labels=compose_auto(masks), spacing=spacing, origin=origin, name="chest",
                    seed=seed, body_part="CHEST", masks=masks, tissues=tissues, padding_mask=padding)

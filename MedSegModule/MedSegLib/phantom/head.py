@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .base import HU, Phantom, compose_auto, curved_table, default_geometry, ellipse, finish, grid_mm
+from .base import HU, Phantom, compose_auto, curved_table, default_geometry, ellipse, finish, grid_mm, out_of_field
 
 HEADREST_VARIANTS = ("separate", "touching", "mask-shell", "none")
 
@@ -187,11 +187,7 @@ def make_head(shape=(32, 128, 128), spacing=None, seed: int = 0, noise_hu: float
         tissues["headrest_shell"][k], tissues["headrest_foam"][k] = cradle & c_shell, cradle & c_foam
         tissues["table_shell"][k], tissues["table_foam"][k], tissues["mask_shell"][k] = t_shells, t_foam, shell
 
-    padding = None
-    if fov_diameter_mm is not None:
-        padding = np.broadcast_to(X ** 2 + Y ** 2 > (fov_diameter_mm / 2) ** 2, shape).copy()
-        for m in (*masks.values(), *tissues.values()):
-            m[padding] = False
+    padding = out_of_field(X, Y, shape, fov_diameter_mm, masks, tissues)
     hu_out = finish(hu, noise_rng, noise_hu, blur_mm, spacing, padding)
     return Phantom(hu=hu_out, labels=compose_auto(masks), spacing=spacing, origin=origin, name=f"head-{headrest}",
                    seed=seed, body_part="HEAD", masks=masks, tissues=tissues, padding_mask=padding,
