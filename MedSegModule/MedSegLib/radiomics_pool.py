@@ -242,13 +242,19 @@ def _run(cases: Iterator[_Case | MedSegError], n_cases: int, params: Mapping[str
     def case_label(index: int, case: _Case | None) -> str:
         return case.case if case is not None and case.case is not None else f"case {index + 1}"
 
+    def load_failed(index: int, case: _Case | MedSegError) -> bool:
+        """Record a case that could not even be loaded (it arrives as its error); True if so."""
+        if not isinstance(case, MedSegError):
+            return False
+        fail(index, getattr(case, "case_label", f"case {index + 1}"), case)
+        done[index] = 0
+        return True
+
     report(progress, 0.0, "radiomics: starting")
     if jobs <= 1:
         for ci, case in enumerate(cases):
             check_cancel(cancel)
-            if isinstance(case, MedSegError):
-                fail(ci, getattr(case, "case_label", f"case {ci + 1}"), case)
-                done[ci] = 0
+            if load_failed(ci, case):
                 continue
             prepared[ci] = case
             rows: dict[int, dict] = {}
@@ -315,9 +321,7 @@ def _run(cases: Iterator[_Case | MedSegError], n_cases: int, params: Mapping[str
 
             for ci, case in enumerate(cases):
                 check_cancel(cancel)
-                if isinstance(case, MedSegError):
-                    fail(ci, getattr(case, "case_label", f"case {ci + 1}"), case)
-                    done[ci] = 0
+                if load_failed(ci, case):
                     continue
                 image_ref = _share(case.image, tmp / f"case{ci}-image.npy")
                 mask_ref = _share(case.mask, tmp / f"case{ci}-labels.npy")
