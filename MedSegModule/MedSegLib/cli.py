@@ -308,12 +308,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # --- parser ----------------------------------------------------------------------------------------
 
-def add_input_options(p: argparse.ArgumentParser) -> None:
-    """Options every command that loads a CT study shares."""
+def add_input_options(p: argparse.ArgumentParser, force: bool = True) -> None:
+    """Options every command that loads a study shares; ``force`` for those that need CT in HU."""
     p.add_argument("--series", metavar="UID", help="series to use (default: the largest CT series)")
     p.add_argument("--no-resample", action="store_true",
                    help="keep tilted or unevenly spaced slices as they are (default: resample onto a regular grid)")
-    p.add_argument("--force", action="store_true", help="run on input that does not look like CT in HU")
+    if force:
+        p.add_argument("--force", action="store_true", help="run on input that does not look like CT in HU")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -333,9 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("convert", "HU volume (CT), modality-LUT values otherwise", cmd_convert)
     p.add_argument("input", help="DICOM folder or file, or a volume file")
     p.add_argument("-o", "--output", required=True, help="output volume (.nrrd, .nii, .nii.gz, .mha)")
-    p.add_argument("--series", metavar="UID", help="series to convert (default: the largest CT series)")
-    p.add_argument("--no-resample", action="store_true",
-                   help="keep tilted or unevenly spaced slices as they are (default: resample onto a regular grid)")
+    add_input_options(p, force=False)
 
     p = add("clean", "remove the table/couch/headrest (set to AIR_HU); body and removed-object masks", cmd_clean)
     p.add_argument("input", help="DICOM folder/file or a CT volume in HU")
