@@ -37,3 +37,15 @@ def test_radiomics_command_liver_and_spleen(abdomen_dicom, abdomen_reference, tm
 def test_radiomics_unknown_preset_is_a_user_error(abdomen_dicom, abdomen_reference, tmp_path, cli):
     res = cli("radiomics", abdomen_dicom, abdomen_reference, "-o", tmp_path / "r.csv", "--params", "nope")
     assert res.returncode == 2 and "Traceback" not in res.stderr
+
+
+def test_stats_on_a_phantom_study_takes_names_from_its_labels_json(tmp_path, cli):
+    from MedSegLib.phantom import write_phantom_study
+
+    study = write_phantom_study(tmp_path / "chest", seed=0, shape=(8, 64, 64))
+    out = tmp_path / "stats.csv"
+    res = cli("stats", study["dicom"], study["labels"], "-o", out)
+    assert res.returncode == 0, res.stderr
+    rows = {r["segment"]: r for r in csv.DictReader(out.open())}
+    truth = study["phantom"].labels
+    assert int(rows["lung-right"]["voxel_count"]) == int((truth == 3).sum())

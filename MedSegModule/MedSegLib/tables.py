@@ -73,8 +73,9 @@ def read_names_sidecar(labels_path: str | os.PathLike) -> dict[int, str]:
     """Segment names for a plain label volume from a JSON file beside it, or ``{}`` if there is none.
 
     ``labels.nrrd`` (or ``.nii.gz``, ``.mha``) may have ``labels.json`` beside it holding
-    ``{"5": "liver", ...}``, as TotalSegmentator-style reference labels do. A seg.nrrd carries its own
-    names, so this is only for plain volumes.
+    ``{"5": "liver", ...}``, as TotalSegmentator-style reference labels do, or MedSeg's own phantom
+    description, whose ``"labels"`` list holds ``{"value": 3, "name": "lung-right", ...}`` items. A
+    seg.nrrd carries its own names, so this is only for plain volumes.
     """
     path = Path(labels_path)
     name = path.name
@@ -87,8 +88,10 @@ def read_names_sidecar(labels_path: str | os.PathLike) -> dict[int, str]:
         return {}
     try:
         data = json.loads(sidecar.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and isinstance(data.get("labels"), list):
+            return {int(item["value"]): str(item["name"]) for item in data["labels"]}
         return {int(k): str(v) for k, v in data.items()}
-    except (ValueError, AttributeError) as exc:
+    except (ValueError, AttributeError, KeyError, TypeError) as exc:
         raise InputError(f"{sidecar}: expected a JSON object of label value -> segment name ({exc})") from None
 
 
