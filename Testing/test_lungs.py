@@ -10,7 +10,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from MedSegLib import pipeline
-from MedSegLib.autolabel.lung_ops import lps_array
+from MedSegLib.preprocess import lps_array
 from MedSegLib.autolabel.lungs import segment_lungs
 from MedSegLib.autolabel.spine_roi import mirror, search_region
 from MedSegLib.errors import Cancelled, NotCTError

@@ -76,22 +76,14 @@ def clean(image: sitk.Image, meta: dict | None = None, force: bool = False, prog
     from .autolabel.body import body_and_objects
     from .autolabel.checks import require_ct
     from .labels import AIR_HU
+    from .preprocess import lps_array
 
     require_ct(image, meta, force)
-    orientation = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(image.GetDirection())
-    lps = image if orientation == "LPS" else sitk.DICOMOrient(image, "LPS")
-    hu = sitk.GetArrayViewFromImage(lps)
-    found = body_and_objects(hu, lps.GetSpacing()[::-1], progress=progress, cancel=cancel)
+    hu, spacing, back = lps_array(image)
+    found = body_and_objects(hu, spacing, progress=progress, cancel=cancel)
     cleaned = np.where(found.body, hu, np.asarray(AIR_HU, dtype=hu.dtype))
-
-    def back(array: np.ndarray) -> sitk.Image:
-        out = sitk.GetImageFromArray(array)
-        out.CopyInformation(lps)
-        return out if orientation == "LPS" else sitk.DICOMOrient(out, orientation)
-
     report(progress, 1.0, "cleaned")
-    return CleanResult(back(cleaned), back(found.body.view(np.uint8)), back(found.objects.view(np.uint8)),
-                       found.stats)
+    return CleanResult(back(cleaned), back(found.body), back(found.objects), found.stats)
 
 
 def clean_to_files(path: str | os.PathLike, out: str | os.PathLike, body_mask: str | os.PathLike | None = None,
@@ -144,9 +136,9 @@ def lungs(image: sitk.Image, meta: dict | None = None, split: bool = False, roi:
     the lung step makes its own quick one. Non-CT input raises :class:`NotCTError` unless ``force``.
     """
     from .autolabel.checks import require_ct
-    from .autolabel.lung_ops import lps_array
     from .autolabel.lungs import segment_lungs
     from .autolabel.spine_roi import search_region
+    from .preprocess import lps_array
 
     require_ct(image, meta, force, step="lungs")
     hu, spacing, back = lps_array(image)
@@ -206,25 +198,28 @@ class AutoLabelResult:
 
 def autolabel(image: sitk.Image, meta: dict | None = None, force: bool = False, progress: Progress | None = None,
               cancel: CancelEvent = None) -> AutoLabelResult:
-    """Body and table-headrest (:func:`clean`), lungs and airway, bone, merged by the label precedence."""
+    """Body and table-headrest (as :func:`clean` finds them), lungs and airway, bone, merged by the label precedence.
+
+    Everything runs on one LPS array of ``image``; only the final label map goes back to its grid.
+    """
+    from .autolabel.body import body_and_objects
     from .autolabel.bone import bone_mask
     from .autolabel.checks import require_ct
-    from .autolabel.lung_ops import lps_array
     from .autolabel.lungs import segment_lungs
     from .labels import AUTO_LABELS, compose
+    from .preprocess import lps_array
 
     require_ct(image, meta, force, step="autolabel")
-    cleaned = clean(image, meta, force=True, progress=sub_progress(progress, 0.0, 0.4), cancel=cancel)
     hu, spacing, back = lps_array(image)
-    body = lps_array(cleaned.body_mask)[0].astype(bool)
-    objects = lps_array(cleaned.object_mask)[0].astype(bool)
+    found = body_and_objects(hu, spacing, progress=sub_progress(progress, 0.0, 0.4), cancel=cancel)
+    body, objects = found.body, found.objects
     seg = segment_lungs(hu, spacing, body=body, progress=sub_progress(progress, 0.4, 0.8), cancel=cancel)
     report(progress, 0.85, "bone")
     bone, bone_stats = bone_mask(hu, body, spacing, cancel=cancel)
     masks = {"body": body, "table-headrest": objects & ~body, "lung-right": seg.right, "lung-left": seg.left,
              "airway": seg.airway, "bone": bone}
     labels = compose(masks)
-    stats = {"clean": cleaned.stats, "lungs": seg.stats, "bone": bone_stats,
+    stats = {"clean": found.stats, "lungs": seg.stats, "bone": bone_stats,
              "voxels": {lab.name: int(np.count_nonzero(labels == lab.value)) for lab in AUTO_LABELS}}
     report(progress, 1.0, "labelled")
     return AutoLabelResult(back(labels), AUTO_LABELS, stats)

@@ -8,7 +8,7 @@ Intensities are Hounsfield units (HU), lengths millimetres (mm).
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 import SimpleITK as sitk
@@ -237,3 +237,25 @@ def hu_summary(image: sitk.Image, mask: Mask = None) -> dict[str, float]:
     p1, p50, p99 = np.percentile(values, [1, 50, 99])
     return {"min": float(values.min()), "max": float(values.max()), "mean": float(values.mean()),
             "std": float(values.std()), "p1": float(p1), "p50": float(p50), "p99": float(p99)}
+
+
+def lps_array(image: sitk.Image) -> tuple[np.ndarray, tuple[float, float, float], Callable[[np.ndarray], sitk.Image]]:
+    """(array (z, y, x) on the LPS-reoriented grid, its spacing (z, y, x) mm, ``back``).
+
+    ``back(array)`` turns a (z, y, x) array on the LPS grid into an image on ``image``'s own grid
+    (the reorientation is a permutation and flips, so it is exact); boolean arrays become uint8.
+    """
+    orient = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(image.GetDirection())
+    lps = sitk.DICOMOrient(image, "LPS") if orient != "LPS" else image
+    array = sitk.GetArrayFromImage(lps)
+    spacing = tuple(float(s) for s in lps.GetSpacing()[::-1])
+
+    def back(mask: np.ndarray) -> sitk.Image:
+        out = sitk.GetImageFromArray(np.ascontiguousarray(mask.view(np.uint8) if mask.dtype == bool else mask))
+        out.CopyInformation(lps)
+        if orient != "LPS":
+            out = sitk.DICOMOrient(out, orient)
+            out.CopyInformation(image)  # only rounding differs after the exact permutation
+        return out
+
+    return array, spacing, back  # type: ignore[return-value]

@@ -10,10 +10,8 @@ well as on a 300-slice one, and thick slices are no neighbourhood for a few-mm b
 
 from __future__ import annotations
 
-from typing import Callable
 
 import numpy as np
-import SimpleITK as sitk
 from scipy import ndimage
 
 from .morphology import block_factor, block_mean, block_up, bounding_box, fill_holes_per_slice
@@ -24,28 +22,6 @@ WORK_MM = 2.2
 #: 4-connected neighbourhood inside a slice, as a 3-D structure that links no slices.
 CROSS_2D = np.zeros((3, 3, 3), dtype=bool)
 CROSS_2D[1] = ndimage.generate_binary_structure(2, 1)
-
-
-def lps_array(image: sitk.Image) -> tuple[np.ndarray, tuple[float, float, float], Callable[[np.ndarray], sitk.Image]]:
-    """(array (z, y, x) on the LPS-reoriented grid, its spacing (z, y, x) mm, ``back``).
-
-    ``back(mask)`` turns a (z, y, x) array on the LPS grid into an image on ``image``'s own grid
-    (the reorientation is a permutation and flips, so it is exact).
-    """
-    orient = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(image.GetDirection())
-    lps = sitk.DICOMOrient(image, "LPS") if orient != "LPS" else image
-    array = sitk.GetArrayFromImage(lps)
-    spacing = tuple(float(s) for s in lps.GetSpacing()[::-1])
-
-    def back(mask: np.ndarray) -> sitk.Image:
-        out = sitk.GetImageFromArray(np.ascontiguousarray(mask).astype(np.uint8, copy=False))
-        out.CopyInformation(lps)
-        if orient != "LPS":
-            out = sitk.DICOMOrient(out, orient)
-            out.CopyInformation(image)  # only rounding differs after the exact permutation
-        return out
-
-    return array, spacing, back  # type: ignore[return-value]
 
 
 def work_factor(spacing) -> int:

@@ -34,6 +34,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from ..labels import LUNG, SPLIT_LUNG_LEFT, SPLIT_LUNG_RIGHT
+from ..preprocess import lps_array
 from ..steps import CancelEvent, Progress, check_cancel, report
 from . import lung_ops as lo
 from . import morphology as mo
@@ -299,7 +300,7 @@ def lung_mask(image: sitk.Image, split: bool = False, body: sitk.Image | None = 
     ``image`` is a CT in HU (any orientation; the work is done on its LPS reorientation).
     ``body`` is an optional body mask image on the same grid.
     """
-    hu, spacing, back = lo.lps_array(image)
-    body_arr = lo.lps_array(body)[0].astype(bool) if body is not None else None
+    hu, spacing, back = lps_array(image)
+    body_arr = lps_array(body)[0].astype(bool) if body is not None else None
     seg = segment_lungs(hu, spacing, body=body_arr, progress=progress, cancel=cancel)
     return back(seg.labels(split))
