@@ -1,9 +1,9 @@
 """MedSeg: CT segmentation in 3D Slicer.
 
 A thin Qt layer: the widget binds MedSegModule.ui to a parameter node and calls
-``MedSegLib.mrml.logic.MedSegLogic``, which does the work. MedSegLib is imported inside functions
-only, so Slicer loads this module before MedSegLib's extra dependencies are installed; they are
-installed on first use, after asking (``MedSegLib.mrml.dependencies``).
+``medseg.mrml.logic.MedSegLogic``, which does the work. medseg is imported inside functions
+only, so Slicer loads this module before medseg's extra dependencies are installed; they are
+installed on first use, after asking (``medseg.mrml.install``).
 """
 
 import pathlib
@@ -37,7 +37,7 @@ class MedSegModule(ScriptedLoadableModule):
             "Turns CT DICOM studies into segmentations: DICOM to Hounsfield units, table and headrest "
             "removal, lungs and classical auto-labels, U-Net inference, radiomics, segment statistics and "
             "surface meshes. The same logic runs from the Python console: "
-            "<code>from MedSegLib.mrml.logic import MedSegLogic</code>. "
+            "<code>from medseg.mrml.logic import MedSegLogic</code>. "
             'See <a href="https://github.com/medseg/SlicerMedSeg">the project page</a>.'
         )
         self.parent.acknowledgementText = (
@@ -143,7 +143,7 @@ class MedSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.meshesButton.enabled = segmentation is not None
 
     def _refreshModels(self):
-        from MedSegLib.mrml.logic import list_models
+        from medseg.mrml.logic import list_models
 
         folder = self.ui.modelFolderPathLineEdit.currentPath
         self.ui.modelComboBox.clear()
@@ -218,7 +218,7 @@ class MedSegModuleLogic(ScriptedLoadableModuleLogic):
 
     def __init__(self):
         ScriptedLoadableModuleLogic.__init__(self)
-        from MedSegLib.mrml.logic import MedSegLogic
+        from medseg.mrml.logic import MedSegLogic
 
         self.logic = MedSegLogic(slicer.mrmlScene, slicer.app.applicationLogic())
 
@@ -227,7 +227,7 @@ class MedSegModuleLogic(ScriptedLoadableModuleLogic):
 
 
 class MedSegModuleTest(ScriptedLoadableModuleTest):
-    """Runs MedSegLib.mrml.selftest: every logic method on a generated chest phantom, checked against its truth."""
+    """Runs medseg.mrml.selftest: every logic method on a generated chest phantom, checked against its truth."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()
@@ -237,8 +237,8 @@ class MedSegModuleTest(ScriptedLoadableModuleTest):
         self.test_selftest()
 
     def test_selftest(self):
-        from MedSegLib.mrml.logic import MedSegLogic
-        from MedSegLib.mrml.selftest import run_selftest
+        from medseg.mrml.logic import MedSegLogic
+        from medseg.mrml.selftest import run_selftest
 
         folder = tempfile.mkdtemp(prefix="MedSegSelfTest-", dir=slicer.app.temporaryPath)
         results = run_selftest(MedSegLogic(slicer.mrmlScene, slicer.app.applicationLogic()), folder, log=self.delayDisplay)

@@ -47,7 +47,7 @@ class CliResult:
 def run_cli(*args: str | os.PathLike, cwd: Path | None = None) -> CliResult:
     """Run `medseg ARGS` in a subprocess (the installed entry point's module), as a user would."""
     env = dict(os.environ, MEDSEG_PROGRESS="0")
-    proc = subprocess.run([sys.executable, "-m", "MedSegLib.cli", *map(str, args)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "medseg", *map(str, args)], capture_output=True,
                           text=True, cwd=cwd, env=env, timeout=600)
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 

@@ -3,9 +3,9 @@
     Slicer --no-main-window --python-script Testing/run_in_slicer.py [WORKDIR]
 
 Adds MedSegModule/ to Slicer's module paths for this session (the module is loaded, so an import
-error in MedSegModule.py fails here too), runs ``MedSegLib.mrml.selftest`` on ``slicer.mrmlScene``
+error in MedSegModule.py fails here too), runs ``medseg.mrml.selftest`` on ``slicer.mrmlScene``
 (every logic method on a generated chest phantom, checked against its truth) and exits 0 when every
-step passed, 1 otherwise. Steps whose backend has not landed fail with NotBuiltError, by name.
+step passed, 1 otherwise.
 """
 
 import sys
@@ -22,7 +22,7 @@ def load_module() -> None:
     import slicer
 
     if str(MODULE_DIR) not in sys.path:
-        sys.path.insert(0, str(MODULE_DIR))  # MedSegLib and MedSegWidgets import from here
+        sys.path.insert(0, str(MODULE_DIR))  # medseg and MedSegWidgets import from here
     factory = slicer.app.moduleManager().factoryManager()
     factory.registerModule(qt.QFileInfo(str(MODULE_DIR / "MedSegModule.py")))
     factory.loadModules(["MedSegModule"])
@@ -34,8 +34,8 @@ def main() -> int:
     import slicer
 
     load_module()
-    from MedSegLib.mrml.logic import MedSegLogic
-    from MedSegLib.mrml.selftest import run_selftest
+    from medseg.mrml.logic import MedSegLogic
+    from medseg.mrml.selftest import run_selftest
 
     workdir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="MedSegSelfTest-"))
     workdir.mkdir(parents=True, exist_ok=True)

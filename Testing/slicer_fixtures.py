@@ -9,7 +9,7 @@ import slicer  # noqa: F401  (fail loudly at import when slicer-core is missing)
 import vtk
 from vtk.util import numpy_support
 
-from MedSegLib.mrml.headless import HeadlessSlicer, create_headless_app
+from medseg.mrml.headless import HeadlessSlicer, create_headless_app
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 

@@ -1,4 +1,4 @@
-"""Tests for MedSegLib.preprocess on small synthetic images with non-trivial geometry."""
+"""Tests for medseg.preprocess on small synthetic images with non-trivial geometry."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from MedSegLib import preprocess as pp
-from MedSegLib.errors import Cancelled, GeometryError, ParameterError
-from MedSegLib.labels import AIR_HU
+from medseg import preprocess as pp
+from medseg.errors import Cancelled, GeometryError, ParameterError
+from medseg.labels import AIR_HU
 
 ORIGIN = (-12.3, 45.6, -78.9)
 # x kept, y flipped, z flipped: a non-identity direction.

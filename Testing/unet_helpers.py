@@ -16,8 +16,8 @@ TINY_TRAIN = {"epochs": 2, "batch_size": 4, "lr": 1e-2, "arch": TINY_ARCH, "seed
 
 def make_tiny_dataset(root: Path, n: int = 3, shape=(8, 48, 48)) -> Path:
     """``n`` chest phantoms (one patient each) -> ``root/ds`` (task lungs, 48 x 48, no resampling)."""
-    from MedSegLib.phantom import write_phantom_study
-    from MedSegLib.unet.dataset import build_dataset
+    from medseg.phantom import write_phantom_study
+    from medseg.pipeline.dataset import build_dataset
 
     studies = []
     for i in range(n):
@@ -28,7 +28,7 @@ def make_tiny_dataset(root: Path, n: int = 3, shape=(8, 48, 48)) -> Path:
 
 
 def train_tiny(data: Path, out: Path, **overrides) -> dict:
-    from MedSegLib.unet.train import TrainConfig, train
+    from medseg.unet.train import TrainConfig, train
 
     cfg = TrainConfig.from_dict({**TINY_TRAIN, **overrides})
     return train(data, out, cfg)

@@ -2,7 +2,7 @@
 
 The 512² x 300 volume is the real ct-abdomen-20 (20 slices) tiled along z, mirrored every other
 copy so that anatomy stays continuous; without ../shared/data it is a tiled abdomen phantom.
-Timed: :func:`MedSegLib.pipeline.clean` from an in-memory image to the three outputs (no I/O).
+Timed: :func:`medseg.pipeline.steps.clean` from an in-memory image to the three outputs (no I/O).
 Run with `make bench`; run_all.py appends the rows to benchmarks/RESULTS.md.
 """
 
@@ -24,14 +24,14 @@ def volume_512x300() -> tuple[np.ndarray, tuple[float, float, float], str]:
     if abdomen.exists():
         import SimpleITK as sitk
 
-        from MedSegLib.io import load
+        from medseg.io import load
 
         image, _ = load(abdomen)
         block = sitk.GetArrayFromImage(image)
         spacing = tuple(float(s) for s in image.GetSpacing()[::-1])
         what = "real abdomen tiled"
     else:
-        from MedSegLib.phantom import make_abdomen
+        from medseg.phantom import make_abdomen
 
         p = make_abdomen(shape=(30, 512, 512), seed=0)
         block, spacing, what = p.hu, p.spacing, "abdomen phantom tiled"
@@ -48,7 +48,7 @@ def time_clean(hu: np.ndarray, spacing, repeats: int = 3) -> tuple[float, float,
     """
     import SimpleITK as sitk
 
-    from MedSegLib.pipeline import clean
+    from medseg.pipeline.steps import clean
 
     image = sitk.GetImageFromArray(hu)
     image.SetSpacing(tuple(spacing[::-1]))

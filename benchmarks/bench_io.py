@@ -16,7 +16,7 @@ SHARED = REPO.parent / "shared" / "data"
 
 
 def time_load(path: Path, repeats: int = 3) -> tuple[float, int]:
-    from MedSegLib.io import load
+    from medseg.io import load
 
     times = []
     for _ in range(repeats):
@@ -27,7 +27,7 @@ def time_load(path: Path, repeats: int = 3) -> tuple[float, int]:
 
 
 def main() -> list[str]:
-    from MedSegLib.phantom import write_phantom_study
+    from medseg.phantom import write_phantom_study
 
     rows = []
     abdomen = SHARED / "ct-abdomen-20" / "dicom"

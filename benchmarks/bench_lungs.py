@@ -37,12 +37,12 @@ def volumes() -> list[tuple[str, object]]:
     """(description, SimpleITK image) of each 512² x 300 benchmark volume."""
     import SimpleITK as sitk
 
-    from MedSegLib.phantom import make_chest
+    from medseg.phantom import make_chest
 
     out = []
     chest2 = SHARED / "ct-chest-2" / "dicom"
     if chest2.exists():
-        from MedSegLib.io import load
+        from medseg.io import load
 
         image, _ = load(chest2)
         block = sitk.GetArrayFromImage(image)
@@ -67,7 +67,7 @@ def best_of(fn, repeats: int = 3) -> tuple[float, float, object]:
 
 
 def main() -> list[str]:
-    from MedSegLib import pipeline
+    from medseg.pipeline import steps as pipeline
 
     rows = []
     for what, image in volumes():
@@ -94,16 +94,16 @@ def figures() -> list[Path]:
     """Redraw the README figures of lung isolation and auto-labelling; returns their paths."""
     import SimpleITK as sitk
 
-    from MedSegLib import pipeline
-    from MedSegLib.figures import overlay_axial
-    from MedSegLib.labels import AUTO_LABELS, SPLIT_LUNG_LEFT, SPLIT_LUNG_RIGHT, Label
-    from MedSegLib.phantom import make_chest
+    from medseg.pipeline import steps as pipeline
+    from medseg.report.figures import overlay_axial
+    from medseg.labels import AUTO_LABELS, SPLIT_LUNG_LEFT, SPLIT_LUNG_RIGHT, Label
+    from medseg.phantom import make_chest
 
     written = []
     chest2 = SHARED / "ct-chest-2" / "dicom"
     split = [SPLIT_LUNG_RIGHT, SPLIT_LUNG_LEFT]
     if chest2.exists():
-        from MedSegLib.io import load
+        from medseg.io import load
 
         image, meta = load(chest2)
         result = pipeline.lungs(image, meta, split=True)

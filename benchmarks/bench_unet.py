@@ -41,9 +41,9 @@ def r231():
 
 def ours():
     """The shipped "lungs" model (or the cpu-small architecture with random weights)."""
-    from MedSegLib.unet.card import load_model, shipped_models
-    from MedSegLib.unet.model import Architecture, build
-    from MedSegLib.unet.presets import model_preset
+    from medseg.unet.card import load_model, shipped_models
+    from medseg.unet.model import Architecture, build
+    from medseg.unet.presets import model_preset
 
     if "lungs" in shipped_models():
         net, card = load_model("lungs")
@@ -100,10 +100,10 @@ def train_rate(net, size: int, batch: int, n_out: int = 3) -> tuple[float, float
 
 def pipeline_rate() -> tuple[float, float, int]:
     """Our whole predict() on a 512 x 512 x 16 chest phantom: (seconds, slices/s, slices)."""
-    from MedSegLib.phantom import make_chest
-    from MedSegLib.unet.predict import predict
+    from medseg.phantom import make_chest
+    from medseg.unet.predict import predict
 
-    from MedSegLib.unet.card import shipped_models
+    from medseg.unet.card import shipped_models
 
     image = make_chest(shape=(16, 512, 512), seed=3).to_image()
     model = "lungs" if "lungs" in shipped_models() else None
@@ -119,7 +119,7 @@ def pipeline_rate() -> tuple[float, float, int]:
 def main() -> list[str]:
     import torch
 
-    from MedSegLib.unet.model import count_parameters
+    from medseg.unet.model import count_parameters
 
     rows = []
     net, train_size, what = ours()

@@ -16,8 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def overlay(image: sitk.Image, result, path: Path, slices, title: str) -> Path:
     """Montage of axial slices with body = 1 and table-headrest = 2 (the DESIGN label table)."""
-    from MedSegLib.figures import overlay_axial
-    from MedSegLib.labels import compose
+    from medseg.report.figures import overlay_axial
+    from medseg.labels import compose
 
     labels = compose({"body": sitk.GetArrayFromImage(result.body_mask).astype(bool),
                       "table-headrest": sitk.GetArrayFromImage(result.object_mask).astype(bool)})
@@ -31,9 +31,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(REPO / "Resources" / "figures"), help="output folder")
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"), help="the shared data folder")
     args = parser.parse_args(argv)
-    from MedSegLib.io import load
-    from MedSegLib.phantom import make_head
-    from MedSegLib.pipeline import clean
+    from medseg.io import load
+    from medseg.phantom import make_head
+    from medseg.pipeline.steps import clean
 
     out = Path(args.out)
     abdomen = Path(args.data) / "ct-abdomen-20" / "dicom"

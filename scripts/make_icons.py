@@ -6,7 +6,7 @@ Writes (128 x 128 PNG):
   Resources/Icons/MedSeg.png                      extension icon (Extensions Manager)
 
 The slice is seen as Slicer shows it (radiological convention): the patient's right lung is on the
-viewer's left, the spine at the bottom. Colours come from MedSegLib.labels.
+viewer's left, the spine at the bottom. Colours come from medseg.labels.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Arc, Circle, Ellipse, FancyBboxPatch, PathPatch  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
 
-from MedSegLib import labels  # noqa: E402
+from medseg import labels  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SIZE_PX = 128

@@ -19,11 +19,13 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from MedSegLib.autolabel.contours import run_contours
-from MedSegLib.autolabel.region import (THRESHOLD_METHODS, kmeans_labels, ks_test, overlap, threshold,
-                                        threshold_in_region, threshold_montage)
-from MedSegLib.io import load
-from MedSegLib.phantom import write_phantom_study
+from medseg.io.contours import run_contours
+from medseg.autolabel.region import (
+    THRESHOLD_METHODS, kmeans_labels, ks_test, overlap, threshold,
+    threshold_in_region, threshold_montage,
+)
+from medseg.io import load
+from medseg.phantom import write_phantom_study
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Retrain the U-Net models shipped in MedSegModule/MedSegLib/resources/models/ ("lungs", "table-headrest").
+# Retrain the U-Net models shipped in MedSegModule/medseg/resources/models/ ("lungs", "table-headrest").
 #
 # Offline, never in CI. It regenerates the synthetic phantom studies (fixed seeds: lungs 1000..1027,
 # table-headrest 2000..2027), builds the training folders (`medseg dataset --task NAME`), trains each
@@ -15,5 +15,5 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 WORK=${WORK:-out/default-models}
 start=$(date +%s)
-nice -n 10 "$PY" -m MedSegLib.unet.defaults "$@" --work "$WORK" --install
+nice -n 10 "$PY" scripts/train_default_models.py "$@" --work "$WORK" --install
 echo "train_default_models: done in $(( $(date +%s) - start )) s"

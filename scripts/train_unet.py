@@ -16,8 +16,8 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from MedSegLib.errors import MedSegError
-    from MedSegLib.unet import commands
+    from medseg.errors import MedSegError
+    from medseg.cli import unet as commands
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands.configure_train(parser)

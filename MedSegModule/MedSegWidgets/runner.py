@@ -29,12 +29,12 @@ class StepRunner:
     def run(self, what, method, *args, features=("core",), **kwargs):
         """Call ``method(*args, progress=..., cancel=..., **kwargs)``; returns its result, or None if it failed.
 
-        what: the step's name in the status text. features: MedSegLib dependency features to
-        make sure of first (``MedSegLib.mrml.dependencies.FEATURES``; installed after asking).
+        what: the step's name in the status text. features: medseg dependency features to
+        make sure of first (``medseg.mrml.install.FEATURES``; installed after asking).
         Errors are shown by ``slicer.util.tryWithErrorDisplay``; a cancelled step only says so.
         """
-        from MedSegLib.errors import Cancelled
-        from MedSegLib.mrml import dependencies
+        from medseg.errors import Cancelled
+        from medseg.mrml import install as dependencies
 
         self.cancel = threading.Event()
         self.ui.statusLabel.text = f"{what} ..."

@@ -23,8 +23,8 @@ def loadChestPhantom(source=None):
 
     source: the SampleDataSource Slicer passes to a custom downloader (unused: nothing is downloaded).
     """
-    from MedSegLib.mrml.logic import MedSegLogic
-    from MedSegLib.phantom import write_phantom_study
+    from medseg.mrml.logic import MedSegLogic
+    from medseg.phantom import write_phantom_study
 
     study = write_phantom_study(tempfile.mkdtemp(prefix="MedSegChestPhantom-", dir=slicer.app.temporaryPath))
     logic = MedSegLogic(slicer.mrmlScene, slicer.app.applicationLogic())

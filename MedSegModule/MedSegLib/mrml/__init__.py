@@ -1,4 +1,0 @@
-"""MRML adapter: the only MedSegLib package that imports ``slicer`` and ``vtk`` (never Qt).
-
-It runs inside the Slicer application and under the ``slicer-core`` wheel (see DESIGN.md).
-"""

@@ -1,0 +1,297 @@
+"""The ``medseg`` commands: each parses nothing and computes nothing itself.
+
+A command takes the parsed options, calls its job in :mod:`medseg.pipeline.files` (or the
+study run, or the demo) under a progress bar, and prints what was written. Errors are
+:class:`~medseg.errors.MedSegError`s, which :func:`medseg.cli.main.main` turns into exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import MedSegError, ParameterError
+from ..labels import AIR_HU
+from .progress import progress_bar
+
+
+def warn(message: str) -> None:
+    print(f"medseg: warning: {message}", file=sys.stderr)
+
+
+def say(message: str) -> None:
+    print(message)
+
+
+def _label_counts(labels: sitk.Image) -> dict[int, int]:
+    values, counts = np.unique(sitk.GetArrayViewFromImage(labels), return_counts=True)
+    return {int(v): int(n) for v, n in zip(values, counts) if v != 0}
+
+
+def _label_values(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ParameterError(f"--labels takes comma-separated label values, such as 3,4 (got {text!r})") from None
+
+
+def _num(value, digits: int) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+# --- input ---------------------------------------------------------------------------------------
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from ..io import discover
+
+    with progress_bar("reading headers") as progress:
+        found = discover(args.input, progress=progress)
+    listing = {"input": str(args.input), "series": [s.summary() for s in found.series],
+               "skipped": [{"file": str(p), "reason": r} for p, r in found.skipped]}
+    if len(found.series) > 1:
+        listing["chosen"] = found.series[0].uid
+    if args.json:
+        print(json.dumps(listing, indent=2))
+        return 0
+    say(f"{args.input}: {len(found.series)} series")
+    for i, s in enumerate(listing["series"]):
+        mark = "*" if i == 0 and len(found.series) > 1 else " "
+        size = "x".join(str(n) for n in s["size"])
+        spacing = " x ".join(f"{v:.4g}" for v in s["spacing"])
+        say(f"{mark} {s['series_uid']}  {s['modality']:<4} {s['slices']:>4} slices  {size}  spacing {spacing} mm"
+            + (f"  '{s['description']}'" if s["description"] else ""))
+        if s.get("resampled_size"):
+            say(f"    convert resamples it to {'x'.join(map(str, s['resampled_size']))}, spacing "
+                f"{' x '.join(f'{v:.4g}' for v in s['resampled_spacing'])} mm (--no-resample keeps the slices)")
+        for w in s["warnings"]:
+            say(f"    warning: {w}")
+    for line in found.skipped_summary():
+        say(f"  {line}")
+    if len(found.series) > 1:
+        say("* the series `convert` picks by default (the largest CT); choose another with --series UID")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from ..pipeline.files import convert_to_file
+
+    with progress_bar("converting") as progress:
+        result = convert_to_file(args.input, args.output, series=args.series, resample=not args.no_resample,
+                                 progress=progress)
+    for w in result.meta["warnings"]:
+        warn(w)
+    img = result.image
+    unit = "HU" if result.meta.get("is_hu") else "modality-LUT values (not HU)"
+    say(f"wrote {args.output}: {'x'.join(map(str, img.GetSize()))} voxels, spacing "
+        f"{' x '.join(f'{v:.4g}' for v in img.GetSpacing())} mm, {unit}")
+    return 0
+
+
+def cmd_contours(args: argparse.Namespace) -> int:
+    from ..pipeline.files import contours_to_file
+
+    names = [n.strip() for n in args.names.split(",")] if args.names else None
+    with progress_bar("contours") as progress:
+        _, _, summary = contours_to_file(args.image, args.contours, args.output, ring=args.ring, names=names,
+                                         slice_index=args.slice, progress=progress)
+    for w in summary["warnings"]:
+        warn(w)
+    for note in summary["notes"]:
+        say(f"note: {note}")
+    say(f"wrote {args.output}: {summary['kind']} matched to slices by {summary['matching']}")
+    for lab in summary["labels"]:
+        say(f"  {lab['value']:>3}  {lab['name']:<20} {lab['voxels']:>9} voxels")
+    return 0
+
+
+# --- classical segmentation ------------------------------------------------------------------------
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from ..pipeline.files import clean_to_files
+
+    with progress_bar("clean") as progress:
+        result = clean_to_files(args.input, args.output, body_mask=args.body_mask, object_mask=args.object_mask,
+                                series=args.series, force=args.force, resample=not args.no_resample,
+                                progress=progress)
+    for w in result.stats.get("warnings", []):
+        warn(w)
+    body = int(sitk.GetArrayViewFromImage(result.body_mask).sum())
+    objects = int(sitk.GetArrayViewFromImage(result.object_mask).sum())
+    say(f"wrote {args.output}: body {body} voxels kept, {objects} object voxels (table/couch/headrest) "
+        f"set to {AIR_HU} HU; air/tissue threshold {result.stats.get('air_threshold_hu')} HU")
+    for path in (args.body_mask, args.object_mask):
+        if path:
+            say(f"wrote {path}")
+    return 0
+
+
+def cmd_lungs(args: argparse.Namespace) -> int:
+    from ..labels import LUNG, SPLIT_LUNG_LEFT, SPLIT_LUNG_RIGHT, name_map
+    from ..pipeline.files import lungs_to_file
+
+    with progress_bar("lungs") as progress:
+        result = lungs_to_file(args.input, args.output, split=args.split, roi=args.roi, series=args.series,
+                               force=args.force, resample=not args.no_resample, progress=progress)
+    names = name_map([SPLIT_LUNG_RIGHT, SPLIT_LUNG_LEFT] if args.split else [LUNG])
+    counts = _label_counts(result.labels)
+    say(f"wrote {args.output}: " + ", ".join(f"{names.get(v, v)} {n} voxels" for v, n in counts.items()))
+    if args.roi:
+        say(f"wrote {args.roi}: tumour search region (lungs + mirror about the spine axis, dilated)")
+    return 0
+
+
+def cmd_autolabel(args: argparse.Namespace) -> int:
+    from ..pipeline.files import autolabel_to_file
+
+    with progress_bar("autolabel") as progress:
+        result = autolabel_to_file(args.input, args.output, series=args.series, force=args.force,
+                                   resample=not args.no_resample, progress=progress)
+    counts = _label_counts(result.labels)
+    say(f"wrote {args.output}")
+    for lab in result.segments:
+        say(f"  {lab.value}  {lab.name:<15} {counts.get(lab.value, 0):>10} voxels")
+    return 0
+
+
+# --- measures --------------------------------------------------------------------------------------
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..measure.metrics import to_json
+    from ..pipeline.files import evaluate_files
+
+    result, pairing = evaluate_files(args.pred, args.ref, resample_labels=args.resample_labels, mapping=args.map,
+                                     merge=args.merge)
+    notes = list(pairing.notes)
+    if pairing.unmatched_pred:
+        notes.append(f"only in the prediction, not compared: {', '.join(pairing.unmatched_pred)}")
+    if pairing.unmatched_ref:
+        notes.append(f"only in the reference, not compared: {', '.join(pairing.unmatched_ref)}")
+    if args.json:
+        print(to_json({"matched_by": pairing.matched_by, "notes": notes, "labels": result}, indent=2))
+        return 0
+    compared = ", ".join(p.name for p in pairing.pairs)
+    say(f"compared by {pairing.matched_by}: {compared}")
+    for note in notes:
+        warn(note) if note.startswith("only in") else say(f"note: {note}")
+    say(f"{'label':<24} {'dice':>6} {'iou':>6} {'hd95 mm':>8} {'assd mm':>8} {'vol diff %':>10}")
+    for name, m in result.items():
+        say(f"{name:<24} {_num(m['dice'], 3):>6} {_num(m['iou'], 3):>6} {_num(m['hd95'], 2):>8} "
+            f"{_num(m['assd'], 2):>8} {_num(m['volume_diff_pct'], 1):>10}")
+        if m.get("note"):
+            say(f"    note: {m['note']}")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from ..pipeline.files import stats_to_file
+
+    with progress_bar("statistics") as progress:
+        rows, loaded = stats_to_file(args.image, args.labels, args.output, series=args.series,
+                                     resample=not args.no_resample, resample_labels=args.resample_labels,
+                                     progress=progress)
+    for w in loaded.meta.get("warnings", []):
+        warn(w)
+    say(f"wrote {args.output}")
+    say(f"{'segment':<28} {'voxels':>9} {'ml':>9} {'mean HU':>8} {'std':>7}")
+    for r in rows:
+        mean = "" if r["mean"] in (None, "") else f"{r['mean']:8.1f}"
+        std = "" if r["std"] in (None, "") else f"{r['std']:7.1f}"
+        say(f"{str(r['segment']):<28} {r['voxel_count']:>9} {r['volume_ml']:9.2f} {mean:>8} {std:>7}")
+    return 0
+
+
+def cmd_radiomics(args: argparse.Namespace) -> int:
+    from ..pipeline.files import radiomics_to_file
+
+    selection = [v.strip() for v in args.label_values.split(",") if v.strip()] if args.label_values else None
+    with progress_bar("radiomics") as progress:
+        rows, loaded = radiomics_to_file(args.image, args.labels, args.output, params=args.params,
+                                         label_values=selection, diagnostics=args.diagnostics, jobs=args.jobs,
+                                         series=args.series, resample=not args.no_resample,
+                                         resample_labels=args.resample_labels, progress=progress)
+    for w in loaded.meta.get("warnings", []):
+        warn(w)
+    features = len(rows[0]) - 2 if rows else 0
+    say(f"wrote {args.output}: {len(rows)} segment(s) x {features} columns "
+        f"({', '.join(str(r['segment']) for r in rows)})")
+    return 0
+
+
+def cmd_mesh(args: argparse.Namespace) -> int:
+    from ..pipeline.files import mesh_to_files
+
+    if args.smooth < 0:
+        raise ParameterError("--smooth takes a number of iterations >= 0")
+    if not 0.0 <= args.decimate < 1.0:
+        raise ParameterError("--decimate takes the fraction of faces to remove, in [0, 1)")
+    with progress_bar("meshing") as progress:
+        surfaces, paths = mesh_to_files(args.labels, args.output, fmt=args.format, smooth=args.smooth,
+                                        decimate=args.decimate, ras=args.ras, values=_label_values(args.label_values),
+                                        png=args.png, html=args.html, progress=progress)
+    summaries = [s.summary() for s in surfaces]
+    if args.json:
+        print(json.dumps(summaries, indent=2))
+        return 0
+    say(f"wrote {len(paths)} surface(s) to {args.output} ({'RAS' if args.ras else 'LPS'} mm)")
+    say(f"{'segment':<24} {'area mm2':>10} {'volume ml':>10} {'watertight':>10}")
+    for s in summaries:
+        say(f"{s['name']:<24} {s['area_mm2']:10.1f} {s['volume_ml']:10.3f} {str(s['watertight']):>10}")
+    return 0
+
+
+# --- whole jobs ------------------------------------------------------------------------------------
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ..pipeline.study import run_study
+
+    out = Path(args.output)
+    failed = []
+    many = len(args.inputs) > 1
+    for i, path in enumerate(args.inputs):
+        # One folder per study when several are given, named after the input.
+        target = out / (Path(path).name or f"study{i + 1}") if many else out
+        try:
+            with progress_bar(f"run {Path(path).name}") as progress:
+                result = run_study(path, target, series=args.series, resample=not args.no_resample,
+                                   force=args.force, radiomics_preset=None if args.no_radiomics else args.params,
+                                   meshes=not args.no_meshes, dicom_seg=not args.no_dicom_seg, progress=progress)
+        except MedSegError as exc:
+            if not many:
+                raise
+            failed.append(path)
+            print(f"medseg run: error: {path}: {exc}", file=sys.stderr)
+            continue
+        for w in result.warnings:
+            warn(w)
+        total = sum(result.seconds.values())
+        say(f"{path}: {len(result.outputs)} outputs in {target} ({total:.1f} s); report: {result.outputs['report']}")
+    if failed:
+        say(f"{len(failed)} of {len(args.inputs)} studies failed: {', '.join(map(str, failed))}")
+        return 3
+    return 0
+
+
+def cmd_unet(args: argparse.Namespace) -> int:
+    from . import unet
+
+    runners = {"dataset": unet.run_dataset, "train": unet.run_train, "predict": unet.run_predict,
+               "export": unet.run_export}
+    return int(runners[args.command](args) or 0)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ..pipeline.demo import run_demo
+
+    with progress_bar("demo") as progress:
+        lines = run_demo(Path(args.output), seed=args.seed, progress=progress)
+    for line in lines:
+        say(line)
+    return 0

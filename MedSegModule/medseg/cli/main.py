@@ -1,0 +1,167 @@
+"""The ``medseg`` command line: the parser and the entry point (a contract that tests and docs rely on).
+
+Exit codes: 0 ok; 2 a user's mistake (a :class:`MedSegError`, one line, no traceback); 1 a bug;
+3 a batch where some studies failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+
+from .. import __version__
+from ..errors import MedSegError
+from . import commands as c
+
+# --- parser ----------------------------------------------------------------------------------------
+
+def add_input_options(p: argparse.ArgumentParser, force: bool = True) -> None:
+    """Options every command that loads a study shares; ``force`` for those that need CT in HU."""
+    p.add_argument("--series", metavar="UID", help="series to use (default: the largest CT series)")
+    p.add_argument("--no-resample", action="store_true",
+                   help="keep tilted or unevenly spaced slices as they are (default: resample onto a regular grid)")
+    if force:
+        p.add_argument("--force", action="store_true", help="run on input that does not look like CT in HU")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="medseg", description="CT studies to segmentations (MedSeg).")
+    parser.add_argument("--version", action="version", version=f"medseg {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, help_text: str, func) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("info", "list the series found: UID, modality, slices, size, spacing, warnings", c.cmd_info)
+    p.add_argument("input", help="DICOM folder or file, or a volume file")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = add("convert", "HU volume (CT), modality-LUT values otherwise", c.cmd_convert)
+    p.add_argument("input", help="DICOM folder or file, or a volume file")
+    p.add_argument("-o", "--output", required=True, help="output volume (.nrrd, .nii, .nii.gz, .mha)")
+    add_input_options(p, force=False)
+
+    p = add("clean", "remove the table/couch/headrest (set to AIR_HU); body and removed-object masks", c.cmd_clean)
+    p.add_argument("input", help="DICOM folder/file or a CT volume in HU")
+    p.add_argument("-o", "--output", required=True, help="cleaned volume (.nrrd, .nii.gz, .mha)")
+    p.add_argument("--body-mask", metavar="M", help="also write the body mask (0/1; .seg.nrrd gets a named segment)")
+    p.add_argument("--object-mask", metavar="T", help="also write the removed-object mask (table, couch, headrest)")
+    add_input_options(p)
+
+    p = add("lungs", "anatomical lung mask (1 = lung; with --split 1 = right, 2 = left)", c.cmd_lungs)
+    p.add_argument("input", help="DICOM folder/file or a CT volume in HU")
+    p.add_argument("-o", "--output", required=True, help="LABELS (.seg.nrrd, .nrrd, .nii.gz, .mha)")
+    p.add_argument("--split", action="store_true", help="1 = right, 2 = left (lungmask's convention)")
+    p.add_argument("--roi", metavar="ROI", help="also write the mirrored+dilated tumour search region")
+    add_input_options(p)
+
+    p = add("autolabel", "the auto-label table: body, table-headrest, lungs, airway, bone", c.cmd_autolabel)
+    p.add_argument("input", help="DICOM folder/file or a CT volume in HU")
+    p.add_argument("-o", "--output", required=True, help="LABELS.seg.nrrd (named, coloured) or LABELS.nrrd")
+    add_input_options(p)
+
+    p = add("contours", "point-list files or RTSTRUCT to masks on the image grid", c.cmd_contours)
+    p.add_argument("image", help="the DICOM folder/file or volume the contours were drawn on")
+    p.add_argument("contours", help="folder of point-list files (<prefix>-<number>-<name>[-manual].txt, "
+                   "number = InstanceNumber), one such file, or an RTSTRUCT .dcm")
+    p.add_argument("-o", "--output", required=True, help="LABELS: .seg.nrrd (names, colours), .nrrd, .nii.gz, .mha")
+    p.add_argument("--ring", action="store_true",
+                   help="inner + outer contour -> 1 = blood_pool, 2 = myocardium (outer minus inner)")
+    p.add_argument("--names", metavar="A,B", help="comma-separated label names in value order")
+    p.add_argument("--slice", type=int, metavar="Z", help="0-based slice index for a single point-list file")
+
+    p = add("evaluate", "Dice, IoU, HD95, ASSD and volume difference per label", c.cmd_evaluate)
+    p.add_argument("pred", help="predicted label image (.nrrd, .seg.nrrd, .nii.gz, .mha)")
+    p.add_argument("ref", help="reference label image")
+    p.add_argument("--json", action="store_true", help="machine-readable output (NaN as null)")
+    p.add_argument("--resample-labels", action="store_true", help="resample PRED onto REF's grid when they differ")
+    p.add_argument("--map", metavar="P=R,...", help="pairs to compare, by name or value; a side may be a union "
+                   "a+b (default: the names both files carry, else the values)")
+    p.add_argument("--merge", action="store_true", help="compare all non-zero labels of each side as one structure")
+
+    from . import unet as unet_commands  # argument definitions only; torch loads on use
+
+    unet_commands.configure_dataset(add("dataset", "U-Net training set from studies + labels (or auto-labels)", c.cmd_unet))
+    unet_commands.configure_train(add("train", "U-Net training (same code as scripts/train_unet.py)", c.cmd_unet))
+    unet_commands.configure_predict(add("predict", "U-Net inference (labels on the input grid)", c.cmd_unet))
+    unet_commands.configure_export(add("export", "export a model to TorchScript (.pt) / ONNX (.onnx)", c.cmd_unet))
+
+    p = add("radiomics", "pyradiomics features, one wide row per segment", c.cmd_radiomics)
+    p.add_argument("image", help="DICOM folder/file or volume (HU)")
+    p.add_argument("labels", help="label image (.seg.nrrd, or a volume with an optional <name>.json of names)")
+    p.add_argument("-o", "--output", required=True, help="OUT.csv or OUT.json")
+    p.add_argument("--params", metavar="P.yaml", default=None,
+                   help="pyradiomics parameter file, or a preset: ct-default (default), ct-wavelet-log, ct-baseline")
+    p.add_argument("--labels", dest="label_values", metavar="1,2",
+                   help="label values or names to run (default: all but body and table-headrest)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes (0 = one per CPU)")
+    p.add_argument("--diagnostics", action="store_true", help="add pyradiomics' diagnostics_* columns")
+    p.add_argument("--resample-labels", action="store_true", help="resample LABELS onto IMAGE's grid when they differ")
+    add_input_options(p, force=False)
+
+    p = add("stats", "volume and HU statistics per segment (like Slicer's Segment Statistics)", c.cmd_stats)
+    p.add_argument("image", help="DICOM folder/file or volume (HU)")
+    p.add_argument("labels", help="label image")
+    p.add_argument("-o", "--output", required=True, help="OUT.csv or OUT.json")
+    p.add_argument("--resample-labels", action="store_true", help="resample LABELS onto IMAGE's grid when they differ")
+    add_input_options(p, force=False)
+
+    p = add("mesh", "one surface per segment (marching cubes), with area and enclosed volume", c.cmd_mesh)
+    p.add_argument("labels", help="label image (.seg.nrrd, .nrrd, .nii.gz, .mha)")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--format", choices=("stl", "obj", "vtp", "ply"), default="stl")
+    p.add_argument("--smooth", type=int, default=0, metavar="N", help="Taubin smoothing iterations (default 0)")
+    p.add_argument("--decimate", type=float, default=0.0, metavar="F", help="fraction of faces to remove, 0..1")
+    p.add_argument("--ras", action="store_true", help="RAS coordinates, as Slicer exports (default LPS)")
+    p.add_argument("--labels", dest="label_values", metavar="1,2", help="only these label values")
+    p.add_argument("--png", metavar="FILE", help="also render a static PNG (matplotlib)")
+    p.add_argument("--html", metavar="FILE", help="also write an interactive HTML (needs plotly)")
+    p.add_argument("--json", action="store_true", help="print the per-segment summary as JSON")
+
+    p = add("run", "the whole pipeline (convert, auto-label, statistics, radiomics, meshes, DICOM SEG) "
+                   "with report.html", c.cmd_run)
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="one or more studies (several: one sub-folder each; "
+                   "exit 3 when some fail)")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--params", default="ct-default", metavar="P.yaml", help="radiomics preset or parameter file")
+    p.add_argument("--no-radiomics", action="store_true", help="skip radiomics")
+    p.add_argument("--no-meshes", action="store_true", help="skip surface meshes")
+    p.add_argument("--no-dicom-seg", action="store_true", help="skip the DICOM SEG output")
+    add_input_options(p)
+
+    p = add("demo", "make a phantom study and run the pipeline on it", c.cmd_demo)
+    p.add_argument("-o", "--output", default="out/demo", help="output folder (default: out/demo)")
+    p.add_argument("--seed", type=int, default=0, help="phantom seed (default: 0)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``medseg`` script; returns the exit code."""
+    from ..io import clear_protected
+
+    args = build_parser().parse_args(argv)
+    clear_protected()
+    try:
+        return int(args.func(args) or 0)
+    except MedSegError as exc:
+        print(f"medseg {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:
+        # The reader went away (`medseg ... | head`): not an error, and nothing more to say.
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print(f"medseg {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # a bug: show everything, then say so
+        traceback.print_exc()
+        print(f"medseg {args.command}: internal error (a bug); please report it with the traceback above",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

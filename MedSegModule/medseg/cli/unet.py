@@ -1,0 +1,270 @@
+"""The U-Net commands, for ``medseg`` and the standalone scripts (``scripts/train_unet.py``) alike.
+
+For each of ``dataset``, ``train``, ``predict`` and ``export`` there is:
+
+- ``configure_<name>(parser)``: adds every argument of that command to an argparse parser;
+- ``run_<name>(args) -> int``: runs it from the parsed namespace (progress bar, printed summary);
+- ``<name>(...)``: the plain function with keyword arguments, returning the summary lines.
+
+Errors are :class:`~medseg.errors.MedSegError`s (exit code 2 in the CLI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import DependencyError, ParameterError
+
+
+def _need_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise DependencyError("the U-Net needs PyTorch: pip install torch (make setup installs the CPU wheel)") from None
+
+
+def _floats(text: str | None, n: int, what: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in str(text).split(","))
+    except ValueError:
+        raise ParameterError(f"{what} must be {n} comma-separated numbers, got {text!r}") from None
+    if len(values) == 1 and n == 2:
+        values = values * 2
+    if len(values) != n:
+        raise ParameterError(f"{what} must be {n} comma-separated numbers, got {text!r}")
+    return values
+
+
+def _say(lines: list[str]) -> None:
+    for line in lines:
+        print(line)
+
+
+def _warn(lines: list[str]) -> None:
+    for line in lines:
+        print(f"warning: {line}", file=sys.stderr)
+
+
+# --- dataset ---------------------------------------------------------------------------------------
+
+def configure_dataset(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", help="studies: DICOM folders/files, volume files, or phantom study folders")
+    p.add_argument("-o", "--output", required=True, help="training folder to write")
+    p.add_argument("--labels", nargs="+", metavar="L", help="one label file per input, in order")
+    p.add_argument("--task", choices=("lungs", "table-headrest"), help="classes + preprocessing preset")
+    p.add_argument("--classes", metavar="A,B", help="label names to train, comma-separated (default: all)")
+    p.add_argument("--auto", choices=("lungs", "autolabel"), help="auto-labels where a study has no label file")
+    p.add_argument("--window", metavar="LO,HI", help="HU window mapped onto [0, 1]")
+    p.add_argument("--spacing", metavar="MM", help="in-plane spacing to resample to, or 'none'")
+    p.add_argument("--size", metavar="H[,W]", help="crop/pad size after resampling (default 256)")
+    p.add_argument("--val-fraction", type=float, default=0.2, help="share of patients for validation")
+    p.add_argument("--seed", type=int, default=0, help="split seed")
+    p.add_argument("--description", default="", help="training-data description for the model card")
+
+
+def dataset(inputs, output, labels=None, task=None, classes=None, auto=None, window=None, spacing="task",
+            size=None, val_fraction=0.2, seed=0, description="", progress=None, cancel=None) -> list[str]:
+    """Build a training folder; ``window`` "LO,HI", ``spacing`` mm / "none" / "task", ``size`` "H[,W]"."""
+    _need_torch()
+    from ..pipeline.dataset import build_dataset
+
+    if spacing is None or spacing == "task":
+        spacing_mm = "task" if task else None
+    elif str(spacing).lower() == "none":
+        spacing_mm = None
+    else:
+        spacing_mm = _floats(spacing, 1, "--spacing")[0]
+    size_hw = tuple(int(v) for v in _floats(size, 2, "--size")) if size else None
+    names = [c.strip() for c in classes.split(",")] if isinstance(classes, str) else classes
+    info = build_dataset(inputs, output, labels=labels, task=task, classes=names, auto=auto,
+                         window=_floats(window, 2, "--window"), spacing_mm=spacing_mm, size=size_hw,
+                         val_fraction=val_fraction, seed=seed, description=description,
+                         progress=progress, cancel=cancel)
+    n = sum(f["slices"] for f in info["files"])
+    pos = sum(f["positive_slices"] for f in info["files"])
+    return [f"{output}: {len(info['files'])} studies, {n} slices ({pos} with labels); classes "
+            + ", ".join(c["name"] for c in info["classes"][1:])
+            + f"; train {len(info['split']['train'])} / validation {len(info['split']['val'])} studies"] \
+        + [f"note: {t}" for t in info.get("notes", [])]
+
+
+def run_dataset(args: argparse.Namespace) -> int:
+    from .progress import progress_bar
+
+    with progress_bar("dataset") as progress:
+        lines = dataset(args.inputs, args.output, labels=args.labels, task=args.task, classes=args.classes,
+                        auto=args.auto, window=args.window, spacing=args.spacing or "task", size=args.size,
+                        val_fraction=args.val_fraction, seed=args.seed, description=args.description,
+                        progress=progress)
+    _say(lines)
+    return 0
+
+
+# --- train -----------------------------------------------------------------------------------------
+
+def configure_train(p: argparse.ArgumentParser) -> None:
+    from ..unet.presets import MODEL_PRESETS
+
+    p.add_argument("--data", required=True, help="training folder from `medseg dataset`")
+    p.add_argument("--out", required=True, help="model folder to write (model.pt, model.json, metrics, plots)")
+    p.add_argument("--preset", default="cpu-small", choices=sorted(MODEL_PRESETS), help="architecture preset")
+    p.add_argument("--depth", type=int, help="resolution levels")
+    p.add_argument("--base", type=int, help="channels at the first level")
+    p.add_argument("--convs", metavar="N[,N...]", help="convolutions per level")
+    p.add_argument("--norm", choices=("batch", "instance", "none"))
+    p.add_argument("--dropout", type=float)
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--optimizer", choices=("adam", "adamw"), default="adamw")
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--schedule", choices=("cosine", "step", "plateau", "none"), default="cosine")
+    p.add_argument("--dice-epochs", type=int, default=50, help="epochs with Dice favoured (default 50)")
+    p.add_argument("--dice-weight", metavar="EARLY,LATE", default="0.8,0.5", help="Dice weight before/after")
+    p.add_argument("--neg-fraction", type=float, default=0.25, help="share of slices without labels per epoch")
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--max-batches", type=int, help="cap on batches per epoch")
+    p.add_argument("--patience", type=int, default=0, help="early stopping after N epochs without progress")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--amp", action="store_true", help="mixed precision (CUDA)")
+    p.add_argument("--workers", type=int, default=0, help="data-loader worker processes")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint_last.pt")
+    p.add_argument("--gif", action="store_true", help="also write montage.gif of the per-epoch montages")
+    p.add_argument("--no-montage", action="store_true")
+    p.add_argument("--name", default="unet", help="model name for the card")
+    p.add_argument("--description", default="", help="model description for the card")
+    p.add_argument("--synthetic", action="store_true", help="say in the card that the data are synthetic")
+
+
+def train(data, out, resume=False, progress=None, cancel=None, **options) -> list[str]:
+    """Train; ``options`` are :class:`~.train.TrainConfig` fields (``arch`` overrides as a dict)."""
+    _need_torch()
+    from ..unet.train import TrainConfig, train as run
+
+    cfg = TrainConfig.from_dict(options) if options else TrainConfig()
+    result = run(data, out, cfg, resume=resume, progress=progress, cancel=cancel)
+    best = result["best"]
+    return [f"{out}: {result['epochs']} epochs in {result['seconds']:.0f} s; best validation Dice "
+            f"{best.get('val_dice', float('nan')):.3f}, IoU {best.get('val_iou', float('nan')):.3f} "
+            f"(epoch {best.get('epoch')})"]
+
+
+def train_options(args: argparse.Namespace) -> dict:
+    """TrainConfig fields from ``configure_train``'s namespace."""
+    from ..unet.augment import AugmentConfig
+
+    arch = {k: getattr(args, k) for k in ("depth", "base", "norm", "dropout") if getattr(args, k) is not None}
+    if args.convs:
+        arch["convs"] = [int(v) for v in _floats(args.convs, len(args.convs.split(",")), "--convs")]
+    early, late = _floats(args.dice_weight, 2, "--dice-weight")
+    return {
+        "preset": args.preset, "arch": arch, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+        "optimizer": args.optimizer, "weight_decay": args.weight_decay, "schedule": args.schedule,
+        "loss": {"dice_epochs": args.dice_epochs, "early_dice_weight": early, "late_dice_weight": late},
+        "augment": AugmentConfig.off().to_dict() if args.no_augment else AugmentConfig().to_dict(),
+        "neg_fraction": args.neg_fraction, "max_batches": args.max_batches, "patience": args.patience,
+        "seed": args.seed, "device": args.device, "amp": args.amp, "workers": args.workers,
+        "montage": not args.no_montage, "gif": args.gif, "name": args.name, "description": args.description,
+        "synthetic": args.synthetic,
+    }
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import contextlib
+    import os
+
+    from .progress import progress_bar
+
+    main = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 speaks
+    with (progress_bar("training") if main else contextlib.nullcontext(None)) as progress:
+        lines = train(args.data, args.out, resume=args.resume, progress=progress, **train_options(args))
+    if main:
+        _say(lines)
+    return 0
+
+
+# --- predict ---------------------------------------------------------------------------------------
+
+def configure_predict(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", help="DICOM folder or file, or a volume file")
+    p.add_argument("--model", required=True, help="a model folder, or a shipped model's name (lungs, table-headrest)")
+    p.add_argument("-o", "--output", required=True, help="labels (.seg.nrrd keeps names/colours, or .nrrd/.nii.gz)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--tta", action="store_true", help="average with the left-right flipped prediction")
+    p.add_argument("--probabilities", metavar="P", help="uint8 0-255 probabilities: P.npy (memory-mapped) or a volume")
+    p.add_argument("--batch-size", type=int, default=8, help="slices per batch")
+    p.add_argument("--largest-component", action="store_true", default=None,
+                   help="keep each class's largest 3D component (default: as the model card says)")
+    p.add_argument("--fill-holes", action="store_true", default=None,
+                   help="fill holes in each class, slice by slice (default: as the model card says)")
+    p.add_argument("--no-postprocess", action="store_true", help="raw network output: no component/hole steps")
+    p.add_argument("--series", metavar="UID", help="series to segment (default: the largest CT series)")
+
+
+def predict(input, model, output, device="auto", tta=False, probabilities=None, batch_size=8,
+            largest_component=None, fill_holes=None, series=None, progress=None, cancel=None) -> tuple[list[str], list[str]]:
+    """Segment one study; returns (summary lines, warnings). None post-processing flags follow the card."""
+    _need_torch()
+    from ..pipeline.files import predict_to_files
+
+    import warnings as _w
+
+    with _w.catch_warnings():
+        _w.simplefilter("ignore")  # returned in result.warnings and printed once by the caller
+        r = predict_to_files(input, model, output, probabilities=probabilities, series=series, device=device,
+                             tta=tta, batch_size=batch_size, largest_component=largest_component,
+                             fill_holes=fill_holes, progress=progress, cancel=cancel)
+    import numpy as np
+    import SimpleITK as sitk
+
+    arr = sitk.GetArrayViewFromImage(r.labels)
+    counts = ", ".join(f"{c['name']} {int(np.count_nonzero(arr == c['value']))}" for c in r.card["classes"][1:])
+    lines = [f"{output}: {counts} voxels; {r.slices} slices in {r.seconds:.1f} s "
+             f"({r.slices / max(r.seconds, 1e-9):.1f} slices/s)"]
+    return lines, r.warnings
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from .progress import progress_bar
+
+    with progress_bar("predict") as progress:
+        lines, notes = predict(args.input, args.model, args.output, device=args.device, tta=args.tta,
+                               probabilities=args.probabilities, batch_size=args.batch_size,
+                               largest_component=False if args.no_postprocess else args.largest_component,
+                               fill_holes=False if args.no_postprocess else args.fill_holes,
+                               series=args.series, progress=progress)
+    _warn(notes)
+    _say(lines)
+    return 0
+
+
+# --- export ----------------------------------------------------------------------------------------
+
+def configure_export(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="a model folder, or a shipped model's name")
+    p.add_argument("-o", "--output", required=True, help="FILE.pt / FILE.ts (TorchScript) or FILE.onnx")
+    p.add_argument("--no-check", action="store_true", help="skip the parity check against PyTorch")
+
+
+def export(model, output, check=True) -> list[str]:
+    """Export; with ``check`` the file is run against the PyTorch model (max abs difference printed)."""
+    _need_torch()
+    from ..unet.export import export as run, parity
+
+    path = run(model, output)
+    lines = [f"{path}: exported (card beside it: {path.name}.json)"]
+    if check:
+        diff = parity(model, path)
+        lines.append(f"parity with PyTorch: max |difference| {diff:.2e}")
+        if not diff < 1e-3:
+            raise RuntimeError(f"{path}: exported model differs from PyTorch by {diff:.2e} (a bug)")
+    return lines
+
+
+def run_export(args: argparse.Namespace) -> int:
+    _say(export(args.model, args.output, check=not args.no_check))
+    return 0

@@ -1,0 +1,219 @@
+"""Find DICOM image series in a folder (recursively) or a single file, and describe them.
+
+Nothing here decodes pixels: listing a study (``medseg info``) stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import InputError, NoDicomError
+from ...progress import CancelEvent, Progress, check_cancel, report
+from .geometry import SeriesGeometry, series_geometry
+from .headers import SliceHeader, try_read_headers
+from .regularize import plan_grid
+
+#: A layout group this small, beside a group of at least :data:`LONE_MAIN_MIN` slices, is taken for
+#: a localizer that shares the series UID (some scanners do this) and skipped, not split off.
+LONE_MAX = 1
+LONE_MAIN_MIN = 3
+
+
+@dataclass
+class Series:
+    """One image series: its slices' headers (sorted along the slice normal) and its geometry."""
+
+    uid: str
+    slices: list[SliceHeader]
+    geometry: SeriesGeometry
+    warnings: list[str] = field(default_factory=list)
+    #: (kept, dropped) slices that shared a position; the loader compares their pixels.
+    duplicates: list[tuple[SliceHeader, SliceHeader]] = field(default_factory=list)
+
+    @property
+    def modality(self) -> str:
+        first = self.slices[0]
+        if first.modality:
+            return first.modality
+        return "CT" if first.is_ct else ""
+
+    @property
+    def is_ct(self) -> bool:
+        return self.slices[0].is_ct
+
+    @property
+    def description(self) -> str:
+        return str(self.slices[0].dataset.get("SeriesDescription", "") or "")
+
+    @property
+    def voxels(self) -> int:
+        return int(np.prod(self.geometry.size))
+
+    def summary(self) -> dict:
+        """Plain, JSON-ready facts for ``medseg info`` (no patient data)."""
+        g = self.geometry
+        summary = {
+            "series_uid": self.uid,
+            "modality": self.modality or "unknown",
+            "description": self.description,
+            "slices": len(self.slices),
+            "files": len({s.path for s in self.slices}),
+            "size": list(g.size),
+            "spacing": [round(s, 6) for s in g.spacing],
+            "origin": [round(float(o), 6) for o in g.origin],
+            "transfer_syntax": str(self.slices[0].dataset.file_meta.get("TransferSyntaxUID", "")),
+            "uneven_spacing": g.uneven,
+            "missing_slices": g.missing_slices,
+            "tilt_deg": round(g.tilt_deg, 3) if g.shifted else 0.0,
+            "duplicates": len(self.duplicates),
+            "warnings": list(self.warnings),
+        }
+        if g.irregular:  # what `convert` makes of it by default (resampled onto a regular grid)
+            grid = plan_grid(g)
+            summary["resampled_size"] = list(grid.size)
+            summary["resampled_spacing"] = [round(s, 6) for s in grid.spacing]
+        return summary
+
+
+@dataclass
+class Discovery:
+    """Every series found under a path, plus the files skipped and why."""
+
+    root: Path
+    series: list[Series]
+    skipped: list[tuple[Path, str]]
+
+    def skipped_summary(self) -> list[str]:
+        """One warning line per skip reason, with a count and an example file."""
+        by_reason: dict[str, list[Path]] = defaultdict(list)
+        for path, reason in self.skipped:
+            by_reason[reason].append(path)
+        return [f"skipped {len(p)} file(s): {r} (e.g. {p[0].name})" for r, p in sorted(by_reason.items())]
+
+
+def _candidate_files(root: Path) -> list[Path]:
+    if root.is_file():
+        return [root]
+    if not root.exists():
+        raise InputError(f"{root}: no such file or folder")
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        files.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
+    return files
+
+
+def _split_by_layout(uid: str, slices: list[SliceHeader]
+                     ) -> tuple[list[tuple[str, list[SliceHeader], list[str]]], list[tuple[Path, str]]]:
+    """Split one UID's slices by orientation and matrix size, which one volume cannot mix.
+
+    A lone slice (a group of :data:`LONE_MAX`) beside a stack of at least :data:`LONE_MAIN_MIN`
+    slices is a localizer or scout that shares the UID: it is skipped, not made a series of its own.
+    Returns ([(uid, slices, notes)], [(path, reason skipped)]).
+    """
+    groups: dict[tuple, list[SliceHeader]] = defaultdict(list)
+    for s in slices:
+        key = (s.rows, s.columns, tuple(np.round(s.orientation, 3)), tuple(np.round(s.pixel_spacing, 4)))
+        groups[key].append(s)
+    if len(groups) == 1:
+        return [(uid, slices, [])], []
+    ordered = sorted(groups.values(), key=len, reverse=True)
+    skipped: list[tuple[Path, str]] = []
+    if len(ordered[0]) >= LONE_MAIN_MIN:
+        main = ordered[0][0]
+        for group in [g for g in ordered[1:] if len(g) <= LONE_MAX]:
+            s = group[0]
+            what = "orientation" if not np.allclose(s.orientation, main.orientation, atol=1e-3) else "size/spacing"
+            skipped.append((s.path, f"lone slice with a different {what} inside a series (taken for a localizer)"))
+        ordered = [g for g in ordered if g is ordered[0] or len(g) > LONE_MAX]
+    if len(ordered) == 1:
+        return [(uid, ordered[0], [])], skipped
+    note = f"series {uid} mixes {len(ordered)} orientations/sizes; split into {uid}.1 .. {uid}.{len(ordered)}"
+    return [(f"{uid}.{i + 1}", g, [note]) for i, g in enumerate(ordered)], skipped
+
+
+def _apply_soft_skips(headers: list[SliceHeader], skipped: list[tuple[Path, str]]
+                      ) -> tuple[list[SliceHeader], str | None]:
+    """Set aside soft-skipped slices (derived secondary images) unless nothing else was found."""
+    soft = [h for h in headers if h.soft_skip]
+    if not soft:
+        return headers, None
+    hard = [h for h in headers if not h.soft_skip]
+    if hard:
+        skipped.extend(sorted({(h.path, h.soft_skip) for h in soft}, key=str))  # once per file, not per frame
+        return hard, None
+    reason = soft[0].soft_skip
+    return soft, f"only images skipped by default were found ({reason}); using them all the same"
+
+
+def discover(path: str | os.PathLike, progress: Progress | None = None, cancel: CancelEvent = None,
+             workers: int | None = None) -> Discovery:
+    """Read the headers under ``path`` and group them into series.
+
+    Raises :class:`NoDicomError` when no DICOM image is found (the message says what was skipped).
+    """
+    root = Path(path)
+    files = _candidate_files(root)
+    if not files:
+        raise NoDicomError(f"{path}: the folder is empty")
+    headers: list[SliceHeader] = []
+    skipped: list[tuple[Path, str]] = []
+    with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 2) * 2)) as pool:
+        for i, (f, (found, why)) in enumerate(zip(files, pool.map(try_read_headers, files))):
+            check_cancel(cancel)
+            if not found:
+                skipped.append((f, why or "unreadable"))
+            else:
+                headers.extend(found)
+            report(progress, (i + 1) / len(files), "reading DICOM headers")
+    headers, fallback_note = _apply_soft_skips(headers, skipped)
+    if not headers:
+        reasons = sorted({why for _, why in skipped})
+        raise NoDicomError(f"{path}: no DICOM images found ({len(skipped)} file(s) skipped: {'; '.join(reasons)})")
+    by_uid: dict[str, list[SliceHeader]] = defaultdict(list)
+    for h in headers:
+        by_uid[h.series_uid].append(h)
+    series = []
+    for uid, slices in by_uid.items():
+        parts, lone = _split_by_layout(uid, slices)
+        skipped.extend(lone)
+        for sub_uid, sub, notes in parts:
+            geometry, ordered, warnings, duplicates = series_geometry(sub)
+            if uid.startswith("noUID-"):
+                warnings.insert(0, "SeriesInstanceUID is empty; slices grouped by study, frame of reference "
+                                   f"and series description as {uid}")
+            if not sub[0].modality and sub[0].is_ct:
+                warnings.append("Modality tag missing; the SOP class is CT Image Storage, so it is treated as CT")
+            if fallback_note:
+                warnings.insert(0, fallback_note)
+            series.append(Series(sub_uid, ordered, geometry, notes + warnings, duplicates))
+    series.sort(key=lambda s: (not s.is_ct, -s.voxels, s.uid))
+    return Discovery(root, series, skipped)
+
+
+def choose_series(found: Discovery, uid: str | None = None) -> tuple[Series, str | None]:
+    """Pick the series to load: ``uid`` if given, else the largest CT series (else the largest).
+
+    Returns the series and a sentence saying what was chosen when there was a choice to make.
+    Raises :class:`~medseg.errors.SeriesNotFoundError` for an unknown UID.
+    """
+    from ...errors import SeriesNotFoundError
+
+    if uid:
+        for s in found.series:
+            if s.uid == uid:
+                return s, None
+        known = ", ".join(s.uid for s in found.series)
+        raise SeriesNotFoundError(f"series {uid} is not in {found.root} (found: {known})")
+    chosen = found.series[0]  # discover() sorted CT first, then by size
+    if len(found.series) == 1:
+        return chosen, None
+    kind = "CT series" if chosen.is_ct else "series (no CT found)"
+    return chosen, (f"{len(found.series)} series found; using the largest {kind} {chosen.uid} "
+                    f"({len(chosen.slices)} slices); pick another with --series UID")

@@ -1,0 +1,152 @@
+"""Decode slices and turn stored values into HU (CT) or modality-LUT values (other modalities).
+
+Rescale slope and intercept are applied per slice (per frame of a multi-frame file): they may
+differ between slices of one series, and taking the first slice's values for all (as
+SimpleITK's series reader does for the pixel type) silently corrupts such series.
+
+Each file is decoded once, however many frames (slices) it holds.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pydicom
+from pydicom.encaps import generate_frames
+
+from ...errors import DicomDecodeError
+from ...labels import AIR_HU, OUT_OF_FIELD_HU
+from ...progress import CancelEvent, Progress, check_cancel, report
+from .headers import SliceHeader
+
+#: Compressed syntaxes whose streams end with the FFD9 marker (JPEG EOI, JPEG 2000 EOC). Some
+#: decoders (CharLS for JPEG-LS) return garbage from a truncated stream instead of failing, so
+#: the marker is checked before decoding.
+_END_MARKER_SYNTAXES = {f"1.2.840.10008.1.2.4.{n}" for n in (50, 51, 57, 70, 80, 81, 90, 91, 92, 93, 201, 202, 203)}
+_END_MARKER_TAIL = 16  # bytes searched for the marker: encoders may pad after it
+
+
+def _check_end_markers(ds: pydicom.Dataset) -> None:
+    syntax = str(ds.file_meta.get("TransferSyntaxUID", ""))
+    if str(syntax) not in _END_MARKER_SYNTAXES:  # not MPEG/HEVC video, whose streams end otherwise
+        return
+    n = int(ds.get("NumberOfFrames", 1) or 1)
+    for k, frame in enumerate(generate_frames(ds.PixelData, number_of_frames=n)):
+        if b"\xff\xd9" not in bytes(frame[-_END_MARKER_TAIL:]):
+            raise ValueError(f"frame {k + 1}: the compressed stream is truncated (no end-of-image marker)")
+
+
+def _stored_values(ds: pydicom.Dataset) -> np.ndarray:
+    """The stored pixel values with BitsStored honoured (high bits masked, sign extended)."""
+    _check_end_markers(ds)
+    arr = ds.pixel_array
+    bits_stored = int(ds.get("BitsStored", arr.dtype.itemsize * 8))
+    bits_alloc = int(ds.get("BitsAllocated", arr.dtype.itemsize * 8))
+    if bits_stored < bits_alloc and arr.dtype.kind in "iu":
+        mask = (1 << bits_stored) - 1
+        raw = arr.astype(np.int64) & mask
+        if int(ds.get("PixelRepresentation", 0)) == 1:
+            sign = 1 << (bits_stored - 1)
+            raw = (raw ^ sign) - sign
+        return raw
+    return arr.astype(np.int64) if arr.dtype.kind in "iu" else arr.astype(np.float64)
+
+
+def _padding_mask(ds: pydicom.Dataset, raw: np.ndarray) -> np.ndarray | None:
+    """Voxels marked as padding by PixelPaddingValue (and PixelPaddingRangeLimit), in stored values."""
+    if "PixelPaddingValue" not in ds:
+        return None
+    value = _as_int(ds.PixelPaddingValue, ds)
+    if "PixelPaddingRangeLimit" in ds:
+        limit = _as_int(ds.PixelPaddingRangeLimit, ds)
+        lo, hi = min(value, limit), max(value, limit)
+        return (raw >= lo) & (raw <= hi)
+    return raw == value
+
+
+def _as_int(value, ds: pydicom.Dataset) -> int:
+    # US/SS ambiguity: with implicit VR the value can arrive as raw bytes.
+    if isinstance(value, (bytes, bytearray)):
+        signed = int(ds.get("PixelRepresentation", 0)) == 1
+        return int.from_bytes(value[:2], "little", signed=signed)
+    return int(value)
+
+
+def _decode_error(header: SliceHeader, exc: Exception) -> DicomDecodeError:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    reason = reason.split(" - ")[0]  # pydicom appends long speculation after " - "
+    return DicomDecodeError(f"{header.path}: cannot decode the pixel data ({reason[:200]})")
+
+
+def decode_file(headers: list[SliceHeader], is_ct: bool) -> list[np.ndarray]:
+    """Decode one file once and return each asked slice (frame) as float64 values (y, x).
+
+    The slice's own rescale (``header.rescale``) is applied; for CT, padding and out-of-field
+    voxels (below ``OUT_OF_FIELD_HU`` after rescale, such as −2048) become :data:`AIR_HU`.
+    Raises :class:`DicomDecodeError` naming the file when it is truncated or cannot be decoded.
+    """
+    first = headers[0]
+    try:
+        ds = pydicom.dcmread(first.path)
+        raw = _stored_values(ds)
+    except Exception as exc:  # pydicom and its plugins raise many types for broken data
+        raise _decode_error(first, exc) from None
+    if raw.ndim == 2:
+        raw = raw[None]
+    if raw.shape[1:] != (first.rows, first.columns) or raw.shape[0] < first.frames:
+        raise DicomDecodeError(f"{first.path}: pixel data is {raw.shape}, header says "
+                               f"{first.frames} frame(s) of {first.rows}x{first.columns}")
+    out = []
+    for h in headers:
+        frame = raw[h.frame or 0]
+        slope, intercept = h.rescale
+        values = frame * slope + intercept
+        if is_ct:
+            pad = _padding_mask(ds, frame)
+            if pad is not None:
+                values[pad] = AIR_HU
+            values[values < OUT_OF_FIELD_HU] = AIR_HU
+        out.append(values)
+    return out
+
+
+def decode_slice(header: SliceHeader, is_ct: bool) -> tuple[np.ndarray, float, float]:
+    """Decode one slice to float64 values (y, x). Returns (values, slope, intercept)."""
+    return decode_file([header], is_ct)[0], *header.rescale
+
+
+def decode_series(slices: list[SliceHeader], is_ct: bool, progress: Progress | None = None,
+                  cancel: CancelEvent = None, workers: int | None = None) -> tuple[np.ndarray, dict]:
+    """Decode sorted slices into one (z, y, x) array, one file per task in a thread pool.
+
+    The dtype is int16 when every slice's rescale is integral and the values fit, else float32.
+    Returns (array, facts) where facts records the rescale values seen.
+    """
+    out = np.empty((len(slices), slices[0].rows, slices[0].columns), dtype=np.float32)
+    by_file: dict = defaultdict(list)
+    for k, s in enumerate(slices):
+        by_file[s.path].append(k)
+    rescales = {s.rescale for s in slices}
+    workers = workers or min(8, (os.cpu_count() or 2) * 2)
+    done = 0
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [(idx, pool.submit(decode_file, [slices[k] for k in idx], is_ct)) for idx in by_file.values()]
+        try:
+            for idx, fut in futures:
+                check_cancel(cancel)
+                for k, values in zip(idx, fut.result()):
+                    out[k] = values
+                done += len(idx)
+                report(progress, done / len(slices), "decoding slices")
+        except BaseException:
+            for _, fut in futures:
+                fut.cancel()
+            raise
+    integral = all(float(s).is_integer() and float(i).is_integer() for s, i in rescales)
+    if integral and out.size and out.min() >= -32768 and out.max() <= 32767:
+        out = out.astype(np.int16)
+    facts = {"rescale": sorted(rescales), "per_slice_rescale": len(rescales) > 1}
+    return out, facts

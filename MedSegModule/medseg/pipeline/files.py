@@ -1,0 +1,278 @@
+"""Every command's job on files: load the inputs, check every output path, run the step, write.
+
+:func:`on_study` is the one load -> step -> write helper: it loads a study (DICOM or a volume
+file), refuses any output path that is an input or that another output of the same command
+already names, before anything is written, then runs the step and the writer. Each ``*_to_file``
+function below is one ``medseg`` command (and what Slicer's panel or a script calls for the same
+job); the command line only parses options and prints.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Iterable, Sequence, TypeVar
+
+import SimpleITK as sitk
+
+from ..errors import OutputError
+from ..io import check_output_path, input_files, read_label_image, write_label_image, write_volume
+from ..io.grid import align_labels
+from ..labels import BODY, LUNG, SEARCH_REGION, SPLIT_LUNG_LEFT, SPLIT_LUNG_RIGHT, TABLE_HEADREST, Label
+from ..progress import CancelEvent, Progress, report, sub_progress
+from .steps import AutoLabelResult, CleanResult, Converted, LungsResult, autolabel, clean, convert, lungs
+
+R = TypeVar("R")
+PathLike = str | os.PathLike
+
+
+def check_outputs(outputs: Iterable[PathLike | None], inputs: Iterable[PathLike] = ()) -> list[Path]:
+    """Check every output path of one command before the first write; returns them resolved.
+
+    Refuses (:class:`OutputError`) an output that is an input file or a folder, and two outputs
+    that name the same file (one would overwrite the other).
+    """
+    inputs = list(inputs)
+    seen: dict[Path, str] = {}
+    out = []
+    for path in outputs:
+        if path is None:
+            continue
+        resolved = check_output_path(path, inputs)
+        if resolved in seen:
+            raise OutputError(f"refusing to write {path} twice: two outputs of this command name the same file")
+        seen[resolved] = str(path)
+        out.append(resolved)
+    return out
+
+
+def on_study(path: PathLike, outputs: Sequence[PathLike | None], step: Callable[[Converted, Progress | None], R],
+             write: Callable[[R, Converted], None], *, series: str | None = None, resample: bool = True,
+             progress: Progress | None = None, cancel: CancelEvent = None, load_share: float = 0.3) -> R:
+    """Load ``path``, check ``outputs`` against its files, run ``step(loaded, progress)``, then ``write``.
+
+    ``load_share`` is the share of the progress bar the loading takes. Returns the step's result.
+    """
+    loaded = convert(path, series=series, progress=sub_progress(progress, 0.0, load_share), cancel=cancel,
+                     resample=resample)
+    check_outputs(outputs, loaded.inputs)
+    result = step(loaded, sub_progress(progress, load_share, 0.95))
+    write(result, loaded)
+    report(progress, 1.0, "written")
+    return result
+
+
+def labels_on(image: sitk.Image, labels_path: PathLike, resample_labels: bool = False,
+              what: str = "labels") -> tuple[sitk.Image, dict[int, str]]:
+    """A label file on ``image``'s grid, with its names (see :func:`medseg.io.read_label_image`)."""
+    labels, names = read_label_image(labels_path)
+    return align_labels(labels, image, resample=resample_labels, what=what), names
+
+
+# --- one function per command --------------------------------------------------------------------
+
+def convert_to_file(path: PathLike, out: PathLike, series: str | None = None, resample: bool = True,
+                    progress: Progress | None = None, cancel: CancelEvent = None) -> Converted:
+    """``medseg convert``: the study as a volume file (HU for CT)."""
+    return on_study(path, [out], lambda loaded, _p: loaded,
+                    lambda loaded, _l: write_volume(loaded.image, out, inputs=loaded.inputs),
+                    series=series, resample=resample, progress=progress, cancel=cancel, load_share=0.9)
+
+
+def clean_to_files(path: PathLike, out: PathLike, body_mask: PathLike | None = None,
+                   object_mask: PathLike | None = None, series: str | None = None, force: bool = False,
+                   resample: bool = True, progress: Progress | None = None, cancel: CancelEvent = None) -> CleanResult:
+    """``medseg clean``: the cleaned volume, and the 0/1 body and removed-object masks when asked."""
+    def write(result: CleanResult, loaded: Converted) -> None:
+        write_volume(result.cleaned, out, inputs=loaded.inputs)
+        for mask, dest, label in ((result.body_mask, body_mask, BODY), (result.object_mask, object_mask, TABLE_HEADREST)):
+            if dest is not None:
+                write_label_image(mask, dest, segments=[Label(1, label.name, label.color)], inputs=loaded.inputs)
+
+    return on_study(path, [out, body_mask, object_mask],
+                    lambda loaded, p: clean(loaded.image, loaded.meta, force=force, progress=p, cancel=cancel),
+                    write, series=series, resample=resample, progress=progress, cancel=cancel)
+
+
+def lungs_to_file(path: PathLike, out: PathLike, split: bool = False, roi: PathLike | None = None,
+                  series: str | None = None, force: bool = False, resample: bool = True,
+                  progress: Progress | None = None, cancel: CancelEvent = None) -> LungsResult:
+    """``medseg lungs``: 1 = lung (or 1 = right, 2 = left), and the tumour search region when asked."""
+    def write(result: LungsResult, loaded: Converted) -> None:
+        segments = [SPLIT_LUNG_RIGHT, SPLIT_LUNG_LEFT] if split else [LUNG]
+        write_label_image(result.labels, out, segments=segments, inputs=loaded.inputs)
+        if roi is not None:
+            write_label_image(result.roi, roi, segments=[SEARCH_REGION], inputs=loaded.inputs)
+
+    return on_study(path, [out, roi],
+                    lambda loaded, p: lungs(loaded.image, loaded.meta, split=split, roi=roi is not None,
+                                            force=force, progress=p, cancel=cancel),
+                    write, series=series, resample=resample, progress=progress, cancel=cancel)
+
+
+def autolabel_to_file(path: PathLike, out: PathLike, series: str | None = None, force: bool = False,
+                      resample: bool = True, progress: Progress | None = None,
+                      cancel: CancelEvent = None) -> AutoLabelResult:
+    """``medseg autolabel``: the auto-label table as ``.seg.nrrd`` or a plain map with its sidecar."""
+    return on_study(path, [out],
+                    lambda loaded, p: autolabel(loaded.image, loaded.meta, force=force, progress=p, cancel=cancel),
+                    lambda result, loaded: write_label_image(result.labels, out, segments=list(result.segments),
+                                                             inputs=loaded.inputs),
+                    series=series, resample=resample, progress=progress, cancel=cancel, load_share=0.2)
+
+
+def predict_to_files(path: PathLike, model, out: PathLike, probabilities: PathLike | None = None,
+                     series: str | None = None, resample: bool = True, progress: Progress | None = None,
+                     cancel: CancelEvent = None, **options):
+    """``medseg predict``: a model's labels (named by its card) and, when asked, its probabilities.
+
+    ``probabilities``: a ``.npy`` path (memory-mapped (K, z, y, x) uint8, 0..255) or a volume file
+    (a K-component uint8 image on the input grid). ``options`` go to :func:`medseg.unet.predict.predict`.
+    """
+    import numpy as np
+
+    from ..io.atomic import atomic_output
+    from ..unet.card import card_labels
+    from .steps import predict
+
+    def step(loaded: Converted, p):
+        if probabilities is not None and str(probabilities).endswith(".npy"):
+            with atomic_output(probabilities, loaded.inputs) as tmp:
+                result = predict(loaded.image, model, loaded.meta, probabilities=tmp, progress=p, cancel=cancel,
+                                 **options)
+                result.probabilities = None  # close the memmap before the rename
+            return result
+        return predict(loaded.image, model, loaded.meta, probabilities=probabilities is not None, progress=p,
+                       cancel=cancel, **options)
+
+    def write(result, loaded: Converted) -> None:
+        if probabilities is not None and result.probabilities is not None:
+            vec = sitk.GetImageFromArray(np.ascontiguousarray(np.moveaxis(result.probabilities, 0, -1)), isVector=True)
+            vec.CopyInformation(loaded.image)
+            write_volume(vec, probabilities, inputs=loaded.inputs)
+        write_label_image(result.labels, out, segments=card_labels(result.card), inputs=loaded.inputs)
+
+    return on_study(path, [out, probabilities], step, write, series=series, resample=resample, progress=progress,
+                    cancel=cancel, load_share=0.2)
+
+
+def contours_to_file(image_path: PathLike, contours_path: PathLike, out: PathLike | None, ring: bool = False, *,
+                     names=None, slice_index: int | None = None, progress: Progress | None = None,
+                     cancel: CancelEvent = None) -> tuple[sitk.Image, dict[int, str], dict]:
+    """``medseg contours``: point lists or an RTSTRUCT as labels on the image's grid.
+
+    Returns (labels, {value: name}, summary); the summary's ``warnings`` include the loader's.
+    ``out`` None writes nothing.
+    """
+    from ..io.contours import contours_to_labels
+
+    cp = Path(contours_path)
+    contour_files = list(cp.rglob("*")) if cp.is_dir() else [cp]
+
+    def step(loaded: Converted, p):
+        check_outputs([out], contour_files)
+        labels, table, summary = contours_to_labels(loaded.image, contours_path, loaded.meta, ring=ring, names=names,
+                                                    slice_index=slice_index, cancel=cancel, progress=p)
+        summary["warnings"] = list(loaded.meta.get("warnings", [])) + summary["warnings"]
+        return labels, table, summary
+
+    def write(result, loaded: Converted) -> None:
+        labels, table, summary = result
+        if out is not None:
+            summary["output"] = str(write_label_image(labels, out, segments=table,
+                                                      inputs=[*loaded.inputs, *contour_files]))
+
+    labels, table, summary = on_study(image_path, [out], step, write, progress=progress, cancel=cancel, load_share=0.4)
+    return labels, {lab.value: lab.name for lab in table}, summary
+
+
+def _image_and_labels(image_path: PathLike, labels_path: PathLike, series, resample, resample_labels,
+                      progress, cancel) -> tuple[Converted, sitk.Image, dict[int, str]]:
+    loaded = convert(image_path, series=series, resample=resample, progress=progress, cancel=cancel)
+    labels, names = labels_on(loaded.image, labels_path, resample_labels)
+    loaded.inputs.append(Path(labels_path))
+    return loaded, labels, names
+
+
+def stats_to_file(image_path: PathLike, labels_path: PathLike, out: PathLike, series: str | None = None,
+                  resample: bool = True, resample_labels: bool = False, progress: Progress | None = None,
+                  cancel: CancelEvent = None) -> tuple[list[dict], Converted]:
+    """``medseg stats``: volume and HU statistics per segment as CSV or JSON; returns (rows, the loaded image)."""
+    from ..io.tables import write_rows
+    from ..measure.stats import segment_statistics
+
+    loaded, labels, names = _image_and_labels(image_path, labels_path, series, resample, resample_labels,
+                                              sub_progress(progress, 0.0, 0.5), cancel)
+    check_outputs([out], loaded.inputs)
+    rows = segment_statistics(loaded.image, labels, names=names, progress=sub_progress(progress, 0.5, 0.95),
+                              cancel=cancel)
+    write_rows(rows, out, inputs=loaded.inputs)
+    report(progress, 1.0, "written")
+    return rows, loaded
+
+
+def radiomics_to_file(image_path: PathLike, labels_path: PathLike, out: PathLike, params=None,
+                      label_values: Sequence[int | str] | None = None, diagnostics: bool = False, jobs: int = 1,
+                      series: str | None = None, resample: bool = True, resample_labels: bool = False,
+                      progress: Progress | None = None, cancel: CancelEvent = None) -> tuple[list[dict], Converted]:
+    """``medseg radiomics``: pyradiomics features, one row per segment; returns (rows, the loaded image)."""
+    from ..io.tables import write_rows
+    from ..measure.radiomics import extract, load_params
+
+    params = load_params(params)
+    loaded, labels, names = _image_and_labels(image_path, labels_path, series, resample, resample_labels,
+                                              sub_progress(progress, 0.0, 0.2), cancel)
+    check_outputs([out], loaded.inputs)
+    rows = extract(loaded.image, labels, names=names, params=params, label_values=label_values,
+                   diagnostics=diagnostics, jobs=jobs, progress=sub_progress(progress, 0.2, 0.95), cancel=cancel)
+    write_rows(rows, out, inputs=loaded.inputs)
+    report(progress, 1.0, "written")
+    return rows, loaded
+
+
+def mesh_to_files(labels_path: PathLike, out_dir: PathLike, fmt: str = "stl", smooth: int = 0, decimate: float = 0.0,
+                  ras: bool = False, values: Sequence[int] | None = None, png: PathLike | None = None,
+                  html: PathLike | None = None, progress: Progress | None = None, cancel: CancelEvent = None):
+    """``medseg mesh``: one surface file per segment, and a PNG / interactive HTML when asked.
+
+    Returns (surfaces, paths written).
+    """
+    from ..errors import ParameterError
+    from ..io.meshes import write_meshes
+    from ..measure.mesh import label_surfaces
+
+    labels, names = read_label_image(labels_path)
+    check_outputs([png, html], [labels_path])
+    surfaces = label_surfaces(labels, names=names, smooth_iterations=smooth, decimate=decimate, ras=ras,
+                              values=values, progress=sub_progress(progress, 0.0, 0.9), cancel=cancel)
+    if not surfaces:
+        raise ParameterError(f"{labels_path}: no segment to mesh (the label image is empty)")
+    paths = write_meshes(surfaces, out_dir, fmt=fmt, inputs=[labels_path])
+    if png or html:
+        from ..report.meshes import render_html, render_png
+
+        if png:
+            render_png(surfaces, png, views=("anterior-oblique", "inferior"), inputs=[labels_path])
+        if html:
+            render_html(surfaces, html, inputs=[labels_path])
+    report(progress, 1.0, "written")
+    return surfaces, paths
+
+
+def evaluate_files(pred_path: PathLike, ref_path: PathLike, resample_labels: bool = False,
+                   mapping: str | None = None, merge: bool = False):
+    """``medseg evaluate``: metrics of each structure the two label files share (see
+    :func:`medseg.measure.metrics.pair_labels`). Returns (metrics by structure, the pairing)."""
+    from ..io.label_files import present_values
+    from ..measure.metrics import evaluate_pairs, pair_labels
+
+    ref, ref_names = read_label_image(ref_path)
+    pred, pred_names = labels_on(ref, pred_path, resample_labels, what="prediction")
+    pairing = pair_labels(pred_names, ref_names, present_values(pred), present_values(ref), mapping=mapping,
+                          merge=merge)
+    return evaluate_pairs(pred, ref, pairing.pairs), pairing
+
+
+__all__ = ["check_outputs", "on_study", "labels_on", "convert_to_file", "clean_to_files", "lungs_to_file",
+           "autolabel_to_file", "predict_to_files", "contours_to_file", "stats_to_file", "radiomics_to_file",
+           "mesh_to_files", "evaluate_files"]

@@ -1,0 +1,199 @@
+"""U-Net training folders: loaded studies with labels -> cached model-grid slices + ``dataset.json``.
+
+:mod:`medseg.pipeline.dataset` finds the studies and their labels (files or auto-labels) and
+hands them here as :class:`Study` records. Layout of the folder written::
+
+    dataset.json                 classes, preprocessing, files, split by patient, input range
+    cache/<id>.image.npy         (z, H, W) float16 slices in [0, 1] (HU window), read as memmaps
+    cache/<id>.mask.npy          (z, H, W) uint8 class indices (0 = background)
+
+Label values become classes by name: each class lists the label names it takes ("sources").
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import InputError, ParameterError
+from ..labels import AUTO_LABELS
+from ..progress import CancelEvent, Progress, check_cancel, report
+from .data import Oriented, SliceGrid, hu_stats, volume_to_model
+
+FORMAT = "medseg-dataset/1"
+LABEL_NAMES = ("labels.seg.nrrd", "labels.nrrd", "labels.nii.gz", "labels.mha")
+
+
+@dataclass
+class Study:
+    """One study of a training set: its image (HU), metadata, labels on its grid with their names,
+    and where the labels came from (a file path or ``auto:<kind>``)."""
+
+    input: str
+    image: sitk.Image
+    meta: dict
+    labels: sitk.Image
+    names: dict[int, str]
+    source: str
+
+
+def _patient_id(meta: dict, study: Path) -> str:
+    """A pseudonym for the study's patient: a hash of the DICOM PatientID, else of the study path.
+
+    Only the hash goes into dataset.json (no patient data), and it is all the split needs.
+    """
+    import hashlib
+
+    key = f"study:{study.resolve()}"
+    files = meta.get("files") or []
+    if files:
+        try:
+            import pydicom
+
+            pid = str(pydicom.dcmread(files[0], stop_before_pixels=True).get("PatientID", "") or "")
+            if pid:
+                key = f"patient:{pid}"
+        except Exception:  # an unreadable header only costs the patient grouping
+            pass
+    return "p-" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def class_table(classes: Sequence[dict] | Sequence[str] | None, names_seen: set[str]) -> list[dict]:
+    """Classes as [{value, name, color, sources}] with background first.
+
+    ``classes`` entries are dicts (name, color, sources) or plain names (sources = [name]); None
+    takes every label name seen, in DESIGN-table order where it applies.
+    """
+    from ..labels import by_name
+
+    if not classes:
+        order = [lab.name for lab in AUTO_LABELS]
+        classes = sorted(names_seen, key=lambda n: (order.index(n) if n in order else len(order), n))
+    table = [{"value": 0, "name": "background", "color": [0, 0, 0], "sources": []}]
+    for i, c in enumerate(classes, start=1):
+        c = {"name": c} if isinstance(c, str) else dict(c)
+        try:
+            default_colour = list(by_name(c["name"]).color)
+        except KeyError:
+            default_colour = [int(v) for v in np.random.default_rng(i).integers(60, 255, 3)]
+        table.append({"value": i, "name": c["name"], "color": list(c.get("color", default_colour)),
+                      "sources": list(c.get("sources", [c["name"]]))})
+    if len(table) < 2:
+        raise ParameterError("no classes to train: the labels hold no named structures")
+    return table
+
+
+def map_to_classes(labels: np.ndarray, names: dict[int, str], table: list[dict]) -> np.ndarray:
+    """(z, y, x) label values -> class indices of ``table`` by name; unlisted values are background."""
+    lut = np.zeros(max(int(labels.max(initial=0)), max(names, default=0)) + 1, dtype=np.uint8)
+    for cls in table[1:]:
+        for value, name in names.items():
+            if name in cls["sources"]:
+                lut[value] = cls["value"]
+    return lut[labels]
+
+
+def split_by_patient(patients: Sequence[str], val_fraction: float, seed: int) -> tuple[set[str], set[str]]:
+    """(train, val) patient sets; at least one of each when there are two or more patients."""
+    unique = sorted(set(patients))
+    order = list(np.random.default_rng(seed).permutation(len(unique)))
+    n_val = min(len(unique) - 1, max(1, math.ceil(val_fraction * len(unique)))) if len(unique) > 1 else 0
+    val = {unique[i] for i in order[:n_val]}
+    return set(unique) - val, val
+
+
+def write_dataset(studies: Sequence[Study], out_dir: str | os.PathLike, *, classes: Sequence | None = None,
+                  window: tuple[float, float] = (-1024.0, 1024.0), spacing_mm: float | None = None,
+                  size: tuple[int, int] = (256, 256), head: str | None = None, task: str | None = None,
+                  val_fraction: float = 0.2, seed: int = 0, description: str = "",
+                  progress: Progress | None = None, cancel: CancelEvent = None) -> dict:
+    """Preprocess loaded studies into ``out_dir`` (see the module docstring); returns the dataset.json dict.
+
+    ``window`` is (lo, hi) HU, ``spacing_mm`` the in-plane spacing slices are resampled to (None:
+    keep), ``size`` (H, W) the crop/pad; ``classes`` as :func:`class_table` takes them.
+    """
+    if not studies:
+        raise ParameterError("no input studies")
+    out = Path(out_dir)
+    (out / "cache").mkdir(parents=True, exist_ok=True)
+    names_seen = set()
+    for st in studies:
+        present = {int(v) for v in np.unique(sitk.GetArrayViewFromImage(st.labels))} - {0}
+        names_seen |= {st.names[v] for v in present if v in st.names}
+    table = class_table(classes, names_seen)
+
+    files, patients = [], []
+    for i, st in enumerate(studies):
+        check_cancel(cancel)
+        report(progress, i / len(studies), f"preprocessing {Path(st.input).name}")
+        oriented = Oriented.of(st.image)
+        hu = sitk.GetArrayViewFromImage(oriented.image)
+        lab = sitk.GetArrayFromImage(Oriented.of(st.labels).image)  # a copy: the oriented image is a temporary
+        grid = SliceGrid.make(hu.shape[1:], oriented.spacing_yx, size, spacing_mm)
+        x, y = volume_to_model(hu, grid, window, map_to_classes(lab, st.names, table))
+        sid = f"{i:04d}-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(st.input).name or "study")[:40]
+        np.save(out / "cache" / f"{sid}.image.npy", x.astype(np.float16))
+        np.save(out / "cache" / f"{sid}.mask.npy", y)
+        patient = _patient_id(st.meta, Path(st.input))
+        patients.append(patient)
+        files.append({
+            "id": sid, "patient": patient, "input": st.input, "labels": st.source,
+            "image": f"cache/{sid}.image.npy", "mask": f"cache/{sid}.mask.npy", "slices": int(x.shape[0]),
+            "positive_slices": int(np.count_nonzero(y.reshape(len(y), -1).any(axis=1))),
+            "class_voxels": [int(np.count_nonzero(y == c["value"])) for c in table],
+            "modality": st.meta.get("modality", "unknown"), "spacing_xyz_mm": list(st.image.GetSpacing()),
+            "hu": hu_stats(hu),
+        })
+    train_p, val_p = split_by_patient(patients, val_fraction, seed)
+    split = {"train": [f["id"] for f in files if f["patient"] in train_p],
+             "val": [f["id"] for f in files if f["patient"] in val_p]}
+    if not split["val"]:
+        split["val"] = list(split["train"])  # one patient: validate on it (said in the notes)
+    info = {
+        "format": FORMAT, "task": task, "description": description,
+        "classes": [{k: c[k] for k in ("value", "name", "color", "sources")} for c in table],
+        "head": head or ("softmax" if len(table) > 2 else "sigmoid"),
+        "preprocessing": {"window": list(window), "spacing_mm": spacing_mm, "size": list(size), "orientation": "LPS"},
+        "files": files, "split": split, "seed": seed, "input_range": input_range(files),
+        "notes": [] if val_p else ["only one patient: validation uses the training studies"],
+    }
+    with open(out / "dataset.json", "w", encoding="utf-8") as f:
+        json.dump(info, f, indent=2)
+    report(progress, 1.0, f"{len(files)} studies, {sum(f['slices'] for f in files)} slices")
+    return info
+
+
+def input_range(files: list[dict]) -> dict:
+    """The range of inputs a model trained on ``files`` has seen: modality, HU percentiles, spacing."""
+    def span(values):
+        return [float(min(values)), float(max(values))]
+
+    return {
+        "modality": sorted({f["modality"] for f in files}),
+        "hu_p1": span([f["hu"]["p1"] for f in files]), "hu_p50": span([f["hu"]["p50"] for f in files]),
+        "hu_p99": span([f["hu"]["p99"] for f in files]),
+        "spacing_xy_mm": span([min(f["spacing_xyz_mm"][:2]) for f in files] + [max(f["spacing_xyz_mm"][:2]) for f in files]),
+        "spacing_z_mm": span([f["spacing_xyz_mm"][2] for f in files]),
+    }
+
+
+def read_dataset(folder: str | os.PathLike) -> dict:
+    """dataset.json of a training folder, with ``_folder`` set; :class:`InputError` if missing/bad."""
+    path = Path(folder) / "dataset.json"
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{folder}: not a training folder ({exc.__class__.__name__}); build one with "
+                         "`medseg dataset INPUTS... -o DIR`") from None
+    if info.get("format") != FORMAT:
+        raise InputError(f"{path}: not a MedSeg dataset (format {info.get('format')!r})")
+    info["_folder"] = str(Path(folder))
+    return info
