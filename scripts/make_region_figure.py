@@ -19,13 +19,16 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from medseg.io.contours import run_contours
-from medseg.autolabel.region import (
-    THRESHOLD_METHODS, kmeans_labels, ks_test, overlap, threshold,
-    threshold_in_region, threshold_montage,
-)
+from medseg.autolabel.region import THRESHOLD_METHODS, kmeans_labels, ks_test, threshold, threshold_in_region
 from medseg.io import load
+from medseg.measure.metrics import dice, iou
 from medseg.phantom import write_phantom_study
+from medseg.pipeline.files import contours_to_file
+from medseg.report.thresholds import threshold_montage
+
+
+def overlap(mask, reference) -> dict:
+    return {"dice": dice(mask, reference), "iou": iou(mask, reference)}
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +42,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         study = write_phantom_study(tmp, seed=args.seed, kind="cardiac-mr")
         image, _ = load(study["dicom"])
-        labels, _, _ = run_contours(study["dicom"], study["contours"], None, ring=True)
+        labels, _, _ = contours_to_file(study["dicom"], study["contours"], None, ring=True)
     lab = sitk.GetArrayFromImage(labels)
     values = sitk.GetArrayFromImage(image)
     gt = study["phantom"].labels

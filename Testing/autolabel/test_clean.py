@@ -1,4 +1,4 @@
-"""Table/couch/headrest removal and the body mask (`medseg clean`, issue #4 section 1).
+"""Table/couch/headrest removal and the body mask (`medseg clean`).
 
 Must hold: on the real ct-abdomen-20, >= 99.9 % of the reference-labelled voxels (arm bones
 included) lie in the body mask and the table shells are in the object mask, not the body; on

@@ -1,4 +1,4 @@
-"""Issue #4 §3: labelling inside a region (the left-ventricle seed) on the cardiac MR phantom.
+"""Labelling inside a region (the left-ventricle seed) on the cardiac MR phantom.
 
 The region is the outer (epicardial) contour, rasterised from the phantom's contour files by
 :mod:`medseg.io.contours`, as a user would get it; the reference is the phantom's blood pool.
@@ -12,12 +12,23 @@ import SimpleITK as sitk
 
 from medseg.pipeline.files import contours_to_file as run_contours
 from medseg.autolabel.region import (
-    THRESHOLD_METHODS, kmeans_labels, ks_test, otsu_in_region, overlap,
-    region_from_labels, threshold, threshold_in_region, threshold_montage,
+    THRESHOLD_METHODS, as_array, kmeans_labels, ks_test, otsu_in_region,
+    region_from_labels, threshold, threshold_in_region,
 )
 from medseg.errors import GeometryError, ParameterError
 from medseg.io import load, write_volume
 from medseg.phantom import make_cardiac_mr, write_phantom_study
+from medseg.io.grid import align_labels
+from medseg.measure import metrics
+from medseg.report.thresholds import threshold_montage
+
+
+def overlap(mask, reference) -> dict:
+    """Dice and IoU of two masks (images: the reference put on the mask's grid first)."""
+    if isinstance(mask, sitk.Image) and isinstance(reference, sitk.Image):
+        reference = align_labels(reference, mask, what="reference")
+    p, r = as_array(mask) != 0, as_array(reference) != 0
+    return {"dice": metrics.dice(p, r), "iou": metrics.iou(p, r)}
 
 
 @pytest.fixture(scope="module", params=[0, 1, 2])

@@ -1,4 +1,4 @@
-"""Bad input gets one clear line, exit 2, no traceback and no output file (issue #2 acceptance)."""
+"""Bad input gets one clear line, exit 2, no traceback and no output file."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Transfer syntaxes (issue #3 acceptance): every lossless syntax this environment can encode
+"""Transfer syntaxes: every lossless syntax this environment can encode
 decodes bit-exact to the uncompressed original; lossy JPEG baseline within a stated tolerance;
 corrupted compressed streams give exit 2 (DicomDecodeError), never a crash.
 

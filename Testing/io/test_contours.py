@@ -1,4 +1,4 @@
-"""Issue #4 §4: point-list contours and RT Structure Sets to label maps (`medseg contours`).
+"""Point-list contours and RT Structure Sets to label maps (`medseg contours`).
 
 Ground truth is the cardiac MR phantom: its i/o-contour files and RTSTRUCT must rasterise back onto
 its blood pool and myocardium with Dice >= 0.95 for every ROI, whatever the slice matching rule.

@@ -1,4 +1,4 @@
-"""DICOM edge cases (issue #3 §1 and acceptance): mixed folders, localizers, DICOMDIR, derived
+"""DICOM edge cases: mixed folders, localizers, DICOMDIR, derived
 images, duplicate positions, per-slice rescale, gantry tilt, uneven spacing and missing slices."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""DICOM to HU on the real CTs in ../shared/data (issue #2 acceptance)."""
+"""DICOM to HU on the real CTs in ../shared/data."""
 
 from __future__ import annotations
 

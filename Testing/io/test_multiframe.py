@@ -1,4 +1,4 @@
-"""Enhanced / multi-frame CT (issue #3 acceptance): a multi-frame CT made from a phantom converts
+"""Enhanced / multi-frame CT: a multi-frame CT made from a phantom converts
 equal to the single-frame version, values and geometry; per-frame position, orientation and
 rescale are read from the functional groups; each file is decoded once."""
 

@@ -1,4 +1,4 @@
-"""``write_phantom_study``'s test options (issue #3 §2), each written in one call and loaded back:
+"""``write_phantom_study``'s test options, each written in one call and loaded back:
 noise and shuffled names, gantry tilt, missing slices and uneven spacing, a compressed transfer
 syntax, multi-frame output, and a folder mixing a localizer, a second series and a DICOMDIR."""
 

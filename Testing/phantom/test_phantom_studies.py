@@ -1,4 +1,4 @@
-"""The phantom studies of issue #3: head (headrest variants), abdomen (arms, gas, table), cardiac MR
+"""The phantom studies: head (headrest variants), abdomen (arms, gas, table), cardiac MR
 (contours, RTSTRUCT), the chest's nodule / collapsed-lung / lying-on-side options, and the study writer."""
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def test_chest_nodule_collapsed_and_side():
         assert 0 < small < 0.15 * big
         assert (c.labels == mirror.value).sum() == small
         assert c.masks["collapsed"].sum() > 5 * small and not (c.masks[f"lung-{side}"] & ~c.masks["collapsed"]).any()
-        # The missing side mirrors the healthy one (what the mirrored ROI of issue #4 relies on).
+        # The missing side mirrors the healthy one (what the mirrored search region relies on).
         assert dice(c.masks["collapsed"], c.masks[f"lung-{other}"][:, :, ::-1]) > 0.6
         assert c.masks["nodule"].any() and not (c.masks["nodule"] & c.masks["collapsed"]).any()
     s = make_chest(seed=0, lying_on_side=True)
@@ -210,7 +210,7 @@ def test_cardiac_mr_phantom():
     assert p.masks["papillary"].any() and not (p.masks["papillary"] & ~p.masks["blood_pool"]).any()
     areas = p.masks["blood_pool"].sum(axis=(1, 2))
     assert (areas > 0).all() and areas[-1] < 0.6 * areas[0] and len(set(areas.tolist())) == len(areas)
-    # Otsu inside the outer contour finds the blood pool (issue #4's check, here as a sanity bound).
+    # Otsu inside the outer contour finds the blood pool (a sanity bound).
     region = p.masks["blood_pool"] | p.masks["myocardium"]
     assert dice((p.hu > threshold_otsu(p.hu[region])) & region, p.masks["blood_pool"]) >= 0.90
 

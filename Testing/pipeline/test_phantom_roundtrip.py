@@ -1,4 +1,4 @@
-"""Phantom study → DICOM → our loader: geometry, values and label alignment (issue #2 acceptance)."""
+"""Phantom study → DICOM → our loader: geometry, values and label alignment."""
 
 from __future__ import annotations
 

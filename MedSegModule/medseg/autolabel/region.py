@@ -29,7 +29,6 @@ import SimpleITK as sitk
 from ..errors import ParameterError
 from ..io.atomic import atomic_output
 from ..io.grid import align_labels
-from ..measure import metrics
 
 #: The automatic thresholds of :func:`threshold`, in the order the montage shows them.
 THRESHOLD_METHODS: tuple[str, ...] = ("otsu", "li", "yen", "triangle", "mean", "isodata", "minimum")
@@ -44,7 +43,7 @@ def _threshold_function(method: str) -> Callable[[np.ndarray], float]:
     return getattr(filters, f"threshold_{name}")
 
 
-def _array(image) -> np.ndarray:
+def as_array(image) -> np.ndarray:
     """A numpy view of ``image`` in (z, y, x) order (copied only when it is not an array already)."""
     return sitk.GetArrayViewFromImage(image) if isinstance(image, sitk.Image) else np.asarray(image)
 
@@ -57,8 +56,8 @@ def _region(image, mask, resample: bool = False, what: str = "region mask") -> n
         if not isinstance(image, sitk.Image):
             raise ParameterError(f"the {what} is a SimpleITK image but the image is an array; give both as one kind")
         mask = align_labels(mask, image, resample=resample, what=what)
-    m = _array(mask) != 0
-    shape = _array(image).shape
+    m = as_array(mask) != 0
+    shape = as_array(image).shape
     if m.shape != shape:
         raise ParameterError(f"the {what} has shape {m.shape} (z, y, x); the image has {shape}")
     return m
@@ -75,7 +74,7 @@ def _like(array: np.ndarray, image):
 
 def region_values(image, mask=None, resample: bool = False) -> np.ndarray:
     """The 1-D float array of ``image``'s values inside ``mask`` (all values without one)."""
-    values = _array(image)
+    values = as_array(image)
     m = _region(image, mask, resample)
     v = values[m] if m is not None else values.ravel()
     if v.size == 0:
@@ -112,7 +111,7 @@ def threshold_in_region(image, region_mask, method: str = "otsu", bright: bool =
 
     region = _region(image, region_mask, resample)
     t = threshold(image, method, region)
-    values = _array(image)
+    values = as_array(image)
     out = (values > t) if bright else (values <= t)
     out &= region
     if fill_holes:
@@ -143,7 +142,7 @@ def kmeans_labels(image, k: int, mask=None, seed: int = 0, iterations: int = 50,
     if not 1 <= int(k) <= 255:
         raise ParameterError(f"k must be 1..255 clusters, got {k}")
     k = int(k)
-    values = _array(image)
+    values = as_array(image)
     m = _region(image, mask, resample)
     m = np.ones(values.shape, dtype=bool) if m is None else m
     v = values[m].astype(np.float64)
@@ -190,18 +189,6 @@ def ks_test(image, mask_a, mask_b, resample: bool = False) -> KSResult:
     return KSResult(float(res.statistic), float(res.pvalue), int(a.size), int(b.size))
 
 
-def overlap(mask, reference, resample: bool = False) -> dict[str, float]:
-    """Dice and IoU of ``mask`` against ``reference`` (non-zero = inside), via :mod:`medseg.measure.metrics`.
-
-    SimpleITK inputs: ``reference`` is put on ``mask``'s grid first (flips/permutations exactly;
-    another grid raises GeometryError unless ``resample``).
-    """
-    if isinstance(mask, sitk.Image) and isinstance(reference, sitk.Image):
-        reference = align_labels(reference, mask, resample=resample, what="reference")
-    p, r = _array(mask) != 0, _array(reference) != 0
-    return {"dice": metrics.dice(p, r), "iou": metrics.iou(p, r)}
-
-
 def region_from_labels(image: sitk.Image, labels, values: Iterable[int] | None = None,
                        resample: bool = False) -> sitk.Image:
     """A 0/1 region mask on ``image``'s grid from a label image or label file and the label ``values`` to keep.
@@ -220,72 +207,5 @@ def region_from_labels(image: sitk.Image, labels, values: Iterable[int] | None =
     return _like(m.astype(np.uint8), image)
 
 
-def threshold_montage(image_slice, path: str | os.PathLike, mask=None, *, reference=None,
-                      methods: Sequence[str] = THRESHOLD_METHODS, bright: bool = True, crop: bool = True,
-                      margin: int = 8, title: str | None = None, aspect: float = 1.0,
-                      inputs: Iterable[str | os.PathLike] = ()) -> Path:
-    """A PNG grid comparing the automatic thresholds on one 2-D (y, x) slice, like skimage's try_all_threshold.
-
-    The first panel is the slice (with ``mask``'s outline); each other panel shows one method's
-    class (``bright``: above the threshold; white) inside ``mask`` (grey), titled with the threshold
-    and, with a ``reference`` (y, x) mask, outlined in red and scored by Dice. ``crop`` zooms to the mask's bounding box plus
-    ``margin`` pixels. ``aspect`` is row spacing / column spacing. A method that fails says so in
-    its panel. Returns the path written (atomically).
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    img = np.asarray(_array(image_slice), dtype=np.float64)
-    if img.ndim != 2:
-        raise ParameterError(f"threshold_montage takes one 2-D (y, x) slice, got shape {img.shape}")
-    m = np.ones(img.shape, dtype=bool) if mask is None else (np.asarray(_array(mask)) != 0)
-    ref = None if reference is None else np.asarray(_array(reference)) != 0
-    window = (slice(None), slice(None))
-    if crop and mask is not None and m.any():
-        rows, cols = np.nonzero(m)
-        window = (slice(max(rows.min() - margin, 0), rows.max() + margin + 1),
-                  slice(max(cols.min() - margin, 0), cols.max() + margin + 1))
-    shown = img[window]
-    lo, hi = np.percentile(img[m] if m.any() else img, [0.5, 99.5])
-    lo, hi = min(lo, hi - 1.0), hi  # a constant region still gets a drawable window
-    panels = 1 + len(methods)
-    cols = 4
-    rows_n = (panels + cols - 1) // cols
-    # Each row: the panel's height at 3 inches wide, plus room for a two-line title.
-    row_h = 3.0 * aspect * shown.shape[0] / shown.shape[1] + 0.6
-    fig, axes = plt.subplots(rows_n, cols, figsize=(3.0 * cols, row_h * rows_n + (0.4 if title else 0.0)),
-                             squeeze=False, layout="constrained")
-    for ax in axes.ravel():
-        ax.axis("off")
-    axes[0, 0].imshow(shown, cmap="gray", vmin=lo, vmax=hi, aspect=aspect, interpolation="nearest")
-    if mask is not None:
-        axes[0, 0].contour(m[window], levels=[0.5], colors="yellow", linewidths=0.8)
-    axes[0, 0].set_title("original (region outlined)" if mask is not None else "original", fontsize=9)
-    for ax, method in zip(axes.ravel()[1:], methods):
-        try:
-            t = threshold(img, method, m)
-        except ParameterError as exc:
-            ax.set_title(f"{method}: failed", fontsize=9)
-            ax.text(0.5, 0.5, str(exc)[:60], ha="center", va="center", fontsize=6, wrap=True, transform=ax.transAxes)
-            continue
-        cls = ((img > t) if bright else (img <= t)) & m
-        # Grey = the region, white = the chosen class, black = outside the region.
-        display = np.where(cls, 1.0, np.where(m, 0.35, 0.0))
-        ax.imshow(display[window], cmap="gray", vmin=0, vmax=1, aspect=aspect, interpolation="nearest")
-        label = f"{method}: t = {t:.4g}"
-        if ref is not None:
-            ax.contour(ref[window], levels=[0.5], colors="red", linewidths=0.8)
-            label += f"\nDice {metrics.dice(cls, ref):.3f}"
-        ax.set_title(label, fontsize=9)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    with atomic_output(path, inputs) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return Path(path)
-
-
-__all__ = ["THRESHOLD_METHODS", "KSResult", "kmeans_labels", "ks_test", "otsu_in_region", "overlap",
-           "region_from_labels", "region_values", "threshold", "threshold_in_region", "threshold_montage"]
+__all__ = ["THRESHOLD_METHODS", "KSResult", "kmeans_labels", "ks_test", "otsu_in_region",
+           "region_from_labels", "region_values", "threshold", "threshold_in_region"]

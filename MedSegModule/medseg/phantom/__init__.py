@@ -59,7 +59,7 @@ def write_phantom_study(out_dir: str | os.PathLike, seed: int = 0, *, kind: str 
     """Write ``<out>/dicom/`` (the series), ``<out>/labels.nrrd`` and ``<out>/labels.json``.
 
     Keyword arguments the phantom maker accepts (shape, spacing, noise_hu, headrest, ...) build the
-    phantom; the test options of issue #3 (:mod:`.study_options`: ``tilt_deg``, ``missing_slices``,
+    phantom; the test options (:mod:`.study_options`: ``tilt_deg``, ``missing_slices``,
     ``uneven``, ``multiframe``, ``localizer``, ``second_series``, ``dicomdir``) shape the
     acquisition and the folder; the rest go to the series writer (shuffle_names, instance_numbers,
     transfer_syntax, rescale_slope/intercept, ...). A ``transfer_syntax`` this environment cannot

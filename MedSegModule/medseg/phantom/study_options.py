@@ -1,4 +1,4 @@
-"""The test options of :func:`medseg.phantom.write_phantom_study` (issue #3 §2): how the series is
+"""The test options of :func:`medseg.phantom.write_phantom_study`: how the series is
 acquired and what else lies in its folder.
 
 Acquisition (CT phantoms):

@@ -37,10 +37,8 @@ def overlay_axial(image: sitk.Image, labels: sitk.Image | None, path: str | os.P
     volume). Aspect follows the pixel spacing (mm). Label values in ``outline`` are drawn as
     contours instead of fills, so a large structure (the body) does not hide the anatomy.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
 
     img = _lps(image)
     hu = sitk.GetArrayViewFromImage(img)
@@ -51,8 +49,8 @@ def overlay_axial(image: sitk.Image, labels: sitk.Image | None, path: str | os.P
     rows = (len(zs) + columns - 1) // columns
     cols = min(columns, len(zs))
     sx, sy = img.GetSpacing()[:2]
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows * (hu.shape[1] * sy) / (hu.shape[2] * sx) + 0.4),
-                             squeeze=False)
+    fig = Figure(figsize=(3.2 * cols, 3.2 * rows * (hu.shape[1] * sy) / (hu.shape[2] * sx) + 0.4))
+    axes = fig.subplots(rows, cols, squeeze=False)
     lo, hi = window[0] - window[1] / 2, window[0] + window[1] / 2
     colours = _label_colours(label_table)
     for ax in axes.ravel():
@@ -78,7 +76,7 @@ def overlay_axial(image: sitk.Image, labels: sitk.Image | None, path: str | os.P
         ax.text(0.5, 0.97, "A", transform=ax.transAxes, color="yellow", fontsize=8, ha="center", va="top")
     if lab is not None:
         present = set(np.unique(lab).tolist())
-        handles = [plt.Rectangle((0, 0), 1, 1, color=lb.color_float) for lb in label_table if lb.value in present]
+        handles = [Rectangle((0, 0), 1, 1, color=lb.color_float) for lb in label_table if lb.value in present]
         names = [lb.name for lb in label_table if lb.value in present]
         if handles:
             fig.legend(handles, names, loc="lower center", ncol=min(6, len(names)), fontsize=8, frameon=False)
@@ -87,5 +85,4 @@ def overlay_axial(image: sitk.Image, labels: sitk.Image | None, path: str | os.P
     fig.tight_layout(rect=(0, 0.05 if lab is not None else 0, 1, 1))
     with atomic_output(path, inputs) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
     return Path(path)

@@ -26,18 +26,10 @@ def write_csv(history: list[dict], path: Path) -> None:
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
 
 
-def _figure():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_curves(history: list[dict], folder: Path) -> list[Path]:
     """loss.png (train/val loss), dice.png (val Dice and IoU), lr.png (learning rate) by epoch."""
-    plt = _figure()
+    from matplotlib.figure import Figure
+
     epochs = [h["epoch"] for h in history]
     panels = {
         "loss.png": (("train_loss", "train"), ("val_loss", "validation")),
@@ -46,7 +38,8 @@ def plot_curves(history: list[dict], folder: Path) -> list[Path]:
     }
     out = []
     for name, series in panels.items():
-        fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
+        fig = Figure(figsize=(5, 3.2), dpi=100)
+        ax = fig.subplots()
         for key, label in series:
             ax.plot(epochs, [h.get(key, np.nan) for h in history], marker="o", ms=3, label=label)
         ax.set_xlabel("epoch")
@@ -58,7 +51,6 @@ def plot_curves(history: list[dict], folder: Path) -> list[Path]:
         fig.tight_layout()
         with atomic_output(folder / name) as tmp:
             fig.savefig(tmp)
-        plt.close(fig)
         out.append(folder / name)
     return out
 
@@ -73,10 +65,12 @@ def _overlay(image: np.ndarray, labels: np.ndarray, colours: np.ndarray) -> np.n
 
 def montage(images: np.ndarray, truth: np.ndarray, pred: np.ndarray, colours, path: Path, title: str) -> Path:
     """Rows = slices; columns = image, ground truth, prediction. images (N, H, W) [0, 1], labels (N, H, W)."""
-    plt = _figure()
+    from matplotlib.figure import Figure
+
     colours = np.asarray(colours, dtype=np.float32) / 255.0
     n = len(images)
-    fig, axes = plt.subplots(n, 3, figsize=(6, 2 * n), dpi=80, squeeze=False)
+    fig = Figure(figsize=(6, 2 * n), dpi=80)
+    axes = fig.subplots(n, 3, squeeze=False)
     for i in range(n):
         for j, (tile, name) in enumerate(((images[i], "image"), (_overlay(images[i], truth[i], colours), "truth"),
                                           (_overlay(images[i], pred[i], colours), "prediction"))):
@@ -89,7 +83,6 @@ def montage(images: np.ndarray, truth: np.ndarray, pred: np.ndarray, colours, pa
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(path) as tmp:
         fig.savefig(tmp)
-    plt.close(fig)
     return path
 
 

@@ -102,17 +102,6 @@ def close_plane(mask: np.ndarray, radius_px: float) -> np.ndarray:
     return erode_plane(dilate_plane(mask, radius_px), radius_px) | mask
 
 
-def remove_small(mask: np.ndarray, min_voxels: int, structure=None) -> np.ndarray:
-    """``mask`` without its connected components smaller than ``min_voxels``."""
-    lab, n = ndimage.label(mask, structure=structure)
-    if n == 0:
-        return mask.copy()
-    sizes = np.bincount(lab.ravel(), minlength=n + 1)
-    keep = sizes >= min_voxels
-    keep[0] = False
-    return keep[lab]
-
-
 def simple_body(low: np.ndarray, spacing_low, threshold_hu: float = -500.0, open_mm: float = 4.0) -> np.ndarray:
     """Fallback body mask on the work grid: big components of HU > ``threshold_hu``, holes filled per slice.
 

@@ -16,7 +16,8 @@ import numpy as np
 from ...errors import InputError, NoDicomError
 from ...progress import CancelEvent, Progress, check_cancel, report
 from .geometry import SeriesGeometry, series_geometry
-from .headers import SliceHeader, try_read_headers
+from .headers import try_read_headers
+from .slice_header import SliceHeader
 from .regularize import plan_grid
 
 #: A layout group this small, beside a group of at least :data:`LONE_MAIN_MIN` slices, is taken for

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .headers import SliceHeader
+from .slice_header import SliceHeader
 
 #: Relative deviation from the most common slice step that counts as uneven spacing...
 SPACING_TOLERANCE = 0.01

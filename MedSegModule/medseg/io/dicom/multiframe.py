@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pydicom
 
-from .headers import NotAnImage, SliceHeader, number, rescale_of
+from .slice_header import NotAnImage, SliceHeader, number, rescale_of
 
 
 def _item(ds: pydicom.Dataset, frame_item, seq: str):

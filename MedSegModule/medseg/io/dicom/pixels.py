@@ -20,7 +20,7 @@ from pydicom.encaps import generate_frames
 from ...errors import DicomDecodeError
 from ...labels import AIR_HU, OUT_OF_FIELD_HU
 from ...progress import CancelEvent, Progress, check_cancel, report
-from .headers import SliceHeader
+from .slice_header import SliceHeader
 
 #: Compressed syntaxes whose streams end with the FFD9 marker (JPEG EOI, JPEG 2000 EOC). Some
 #: decoders (CharLS for JPEG-LS) return garbage from a truncated stream instead of failing, so
@@ -111,11 +111,6 @@ def decode_file(headers: list[SliceHeader], is_ct: bool) -> list[np.ndarray]:
             values[values < OUT_OF_FIELD_HU] = AIR_HU
         out.append(values)
     return out
-
-
-def decode_slice(header: SliceHeader, is_ct: bool) -> tuple[np.ndarray, float, float]:
-    """Decode one slice to float64 values (y, x). Returns (values, slope, intercept)."""
-    return decode_file([header], is_ct)[0], *header.rescale
 
 
 def decode_series(slices: list[SliceHeader], is_ct: bool, progress: Progress | None = None,

@@ -35,7 +35,7 @@ from ...errors import Cancelled, DependencyError, InputError, MedSegError, Param
 from ...progress import CancelEvent, Progress, check_cancel, report
 from ...labels import segment_name
 
-# The public module's logger, so failed-case warnings keep the logger name they had before the split.
+# The public module's logger: failed-case warnings are named after the module users call.
 log = logging.getLogger(f"{__package__}.radiomics")
 
 #: What to do when pyradiomics is missing (pyradiomics 3.0.1 only builds without build isolation).
