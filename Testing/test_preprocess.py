@@ -257,3 +257,18 @@ def test_cancel_during_resample_aborts():
 
     with pytest.raises(Cancelled):
         pp.resample_to_spacing(img, 0.25, progress=progress, cancel=cancel)
+
+
+def test_reoriented_back_is_exact():
+    arr = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6)
+    img = sitk.GetImageFromArray(arr)
+    img.SetSpacing((0.7, 0.8, 2.5))
+    img.SetOrigin((10.0, -3.0, 7.0))
+    img.SetDirection((-1.0, 0, 0, 0, -1.0, 0, 0, 0, 1.0))  # RAS-like: rows and columns flipped
+    o = pp.Reoriented.of(img)
+    assert o.orientation == "RAS"
+    lps = sitk.GetArrayFromImage(o.image)
+    assert np.array_equal(lps, arr[:, ::-1, ::-1])
+    out = o.back(lps)
+    assert np.array_equal(sitk.GetArrayFromImage(out), arr)
+    assert out.GetOrigin() == img.GetOrigin() and out.GetDirection() == img.GetDirection()

@@ -7,6 +7,8 @@ Intensities are Hounsfield units (HU), lengths millimetres (mm).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import math
 from typing import Callable, Optional, Sequence, Union
 
@@ -239,23 +241,46 @@ def hu_summary(image: sitk.Image, mask: Mask = None) -> dict[str, float]:
             "std": float(values.std()), "p1": float(p1), "p50": float(p50), "p99": float(p99)}
 
 
-def lps_array(image: sitk.Image) -> tuple[np.ndarray, tuple[float, float, float], Callable[[np.ndarray], sitk.Image]]:
-    """(array (z, y, x) on the LPS-reoriented grid, its spacing (z, y, x) mm, ``back``).
+@dataclass
+class Reoriented:
+    """A volume on its LPS-reoriented grid, and the exact way back to its own grid.
 
-    ``back(array)`` turns a (z, y, x) array on the LPS grid into an image on ``image``'s own grid
-    (the reorientation is a permutation and flips, so it is exact); boolean arrays become uint8.
+    The reorientation (``sitk.DICOMOrient``) only permutes and flips axes, so :meth:`back` gives
+    the input's voxels and geometry exactly. Every step that works in LPS array order uses this.
     """
-    orient = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(image.GetDirection())
-    lps = sitk.DICOMOrient(image, "LPS") if orient != "LPS" else image
-    array = sitk.GetArrayFromImage(lps)
-    spacing = tuple(float(s) for s in lps.GetSpacing()[::-1])
 
-    def back(mask: np.ndarray) -> sitk.Image:
-        out = sitk.GetImageFromArray(np.ascontiguousarray(mask.view(np.uint8) if mask.dtype == bool else mask))
-        out.CopyInformation(lps)
-        if orient != "LPS":
-            out = sitk.DICOMOrient(out, orient)
-            out.CopyInformation(image)  # only rounding differs after the exact permutation
+    image: sitk.Image       # the input on the LPS grid (the input itself when it already is LPS)
+    original: sitk.Image    # the input as given
+    orientation: str        # the input's closest orientation code, e.g. "LPS", "RAS"
+
+    @classmethod
+    def of(cls, image: sitk.Image) -> "Reoriented":
+        code = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(image.GetDirection())
+        return cls(image if code == "LPS" else sitk.DICOMOrient(image, "LPS"), image, code)
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        """Spacing (z, y, x) mm of the LPS grid."""
+        return tuple(float(s) for s in self.image.GetSpacing()[::-1])  # type: ignore[return-value]
+
+    def array(self) -> np.ndarray:
+        """A (z, y, x) copy of the voxels in LPS order (a copy: it outlives this object)."""
+        return sitk.GetArrayFromImage(self.image)
+
+    def back(self, array: np.ndarray) -> sitk.Image:
+        """A (z, y, x) array on the LPS grid as an image on the input's own grid (bool becomes uint8)."""
+        out = sitk.GetImageFromArray(np.ascontiguousarray(array.view(np.uint8) if array.dtype == bool else array))
+        out.CopyInformation(self.image)
+        if self.orientation != "LPS":
+            out = sitk.DICOMOrient(out, self.orientation)
+        out.CopyInformation(self.original)  # only rounding differs after the exact permutation
         return out
 
-    return array, spacing, back  # type: ignore[return-value]
+
+def lps_array(image: sitk.Image) -> tuple[np.ndarray, tuple[float, float, float], Callable[[np.ndarray], sitk.Image]]:
+    """(array (z, y, x) on the LPS-reoriented grid, its spacing (z, y, x) mm, ``back``): :class:`Reoriented` unpacked.
+
+    ``back(array)`` turns a (z, y, x) array on the LPS grid into an image on ``image``'s own grid.
+    """
+    r = Reoriented.of(image)
+    return r.array(), r.spacing, r.back

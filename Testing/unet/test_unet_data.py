@@ -13,7 +13,7 @@ import SimpleITK as sitk  # noqa: E402
 
 from medseg.errors import InputError, ParameterError  # noqa: E402
 from medseg.unet.augment import AugmentConfig, augment  # noqa: E402
-from medseg.unet.data import Oriented, SliceGrid  # noqa: E402
+from medseg.unet.data import SliceGrid  # noqa: E402
 from medseg.pipeline.dataset import build_dataset  # noqa: E402
 from medseg.unet.dataset import read_dataset, split_by_patient  # noqa: E402
 from medseg.unet.losses import LossConfig, combined_loss, dice_iou, overlap_counts  # noqa: E402
@@ -37,21 +37,6 @@ def test_slice_grid_identity_and_roundtrip():
     small = SliceGrid.make((40, 40), (1.0, 1.0), (8, 8), None)
     b = small.from_model(torch.softmax(torch.rand(1, 3, 8, 8), 1))
     assert torch.allclose(b[0, :, 0, 0], torch.tensor([1.0, 0.0, 0.0]))
-
-
-def test_oriented_back_is_exact():
-    arr = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6)
-    img = sitk.GetImageFromArray(arr)
-    img.SetSpacing((0.7, 0.8, 2.5))
-    img.SetOrigin((10.0, -3.0, 7.0))
-    img.SetDirection((-1.0, 0, 0, 0, -1.0, 0, 0, 0, 1.0))  # RAS-like: rows and columns flipped
-    o = Oriented.of(img)
-    assert o.orientation == "RAS"
-    lps = sitk.GetArrayFromImage(o.image)
-    assert np.array_equal(lps, arr[:, ::-1, ::-1])
-    out = o.back(lps)
-    assert np.array_equal(sitk.GetArrayFromImage(out), arr)
-    assert out.GetOrigin() == img.GetOrigin() and out.GetDirection() == img.GetDirection()
 
 
 def test_augment_is_seeded_and_identical_on_image_and_mask():

@@ -16,10 +16,7 @@ import SimpleITK as sitk
 
 from ..io.atomic import atomic_output
 from ..labels import AUTO_LABELS, Label
-
-
-def _lps(image: sitk.Image) -> sitk.Image:
-    return sitk.DICOMOrient(image, "LPS")
+from ..preprocess import Reoriented
 
 
 def _label_colours(labels: Sequence[Label]) -> dict[int, tuple[float, float, float]]:
@@ -40,10 +37,10 @@ def overlay_axial(image: sitk.Image, labels: sitk.Image | None, path: str | os.P
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
-    img = _lps(image)
+    img = Reoriented.of(image).image
     hu = sitk.GetArrayViewFromImage(img)
     # A copy, not a view: a view of the temporary reoriented image would dangle once it is freed.
-    lab = sitk.GetArrayFromImage(_lps(labels)) if labels is not None else None
+    lab = sitk.GetArrayFromImage(Reoriented.of(labels).image) if labels is not None else None
     nz = hu.shape[0]
     zs = list(slices) if slices is not None else sorted({int(round(v)) for v in np.linspace(0, nz - 1, min(nz, columns))})
     rows = (len(zs) + columns - 1) // columns

@@ -113,39 +113,6 @@ def normalise(hu: torch.Tensor, window: tuple[float, float]) -> torch.Tensor:
     return ((hu - lo) / (hi - lo)).clamp_(0.0, 1.0)
 
 
-@dataclass
-class Oriented:
-    """A volume in LPS array order and the way back to the input's own order and geometry."""
-
-    image: sitk.Image          # the input, reoriented to LPS (same voxels)
-    original: sitk.Image       # the input as given
-    orientation: str           # the input's closest orientation code, e.g. "LPS", "RAS"
-
-    @classmethod
-    def of(cls, image: sitk.Image) -> "Oriented":
-        code = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(image.GetDirection())
-        lps = image if code == "LPS" else sitk.DICOMOrient(image, "LPS")
-        return cls(lps, image, code)
-
-    @property
-    def spacing_yx(self) -> tuple[float, float]:
-        sx, sy = self.image.GetSpacing()[:2]
-        return float(sy), float(sx)
-
-    def back(self, array: np.ndarray) -> sitk.Image:
-        """A (z, y, x) LPS-order array as an image with the original's array order and geometry.
-
-        The array is reordered by DICOMOrient (permutations/flips only), then the original's
-        origin, spacing and direction are copied, so the grid matches the input exactly.
-        """
-        out = sitk.GetImageFromArray(array)
-        out.CopyInformation(self.image)
-        if self.orientation != "LPS":
-            out = sitk.DICOMOrient(out, self.orientation)
-        out.CopyInformation(self.original)
-        return out
-
-
 def volume_to_model(hu: np.ndarray, grid: SliceGrid, window, labels: np.ndarray | None = None,
                     batch: int = 32) -> tuple[np.ndarray, np.ndarray | None]:
     """(z, ny, nx) HU (and labels) -> (z, H, W) float32 in [0, 1] (and uint8 labels), in batches."""

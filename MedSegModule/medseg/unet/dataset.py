@@ -26,7 +26,8 @@ import SimpleITK as sitk
 from ..errors import InputError, ParameterError
 from ..labels import AUTO_LABELS
 from ..progress import CancelEvent, Progress, check_cancel, report
-from .data import Oriented, SliceGrid, hu_stats, volume_to_model
+from ..preprocess import Reoriented
+from .data import SliceGrid, hu_stats, volume_to_model
 
 FORMAT = "medseg-dataset/1"
 LABEL_NAMES = ("labels.seg.nrrd", "labels.nrrd", "labels.nii.gz", "labels.mha")
@@ -134,10 +135,10 @@ def write_dataset(studies: Sequence[Study], out_dir: str | os.PathLike, *, class
     for i, st in enumerate(studies):
         check_cancel(cancel)
         report(progress, i / len(studies), f"preprocessing {Path(st.input).name}")
-        oriented = Oriented.of(st.image)
+        oriented = Reoriented.of(st.image)
         hu = sitk.GetArrayViewFromImage(oriented.image)
-        lab = sitk.GetArrayFromImage(Oriented.of(st.labels).image)  # a copy: the oriented image is a temporary
-        grid = SliceGrid.make(hu.shape[1:], oriented.spacing_yx, size, spacing_mm)
+        lab = sitk.GetArrayFromImage(Reoriented.of(st.labels).image)  # a copy: the oriented image is a temporary
+        grid = SliceGrid.make(hu.shape[1:], oriented.spacing[1:], size, spacing_mm)
         x, y = volume_to_model(hu, grid, window, map_to_classes(lab, st.names, table))
         sid = f"{i:04d}-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(st.input).name or "study")[:40]
         np.save(out / "cache" / f"{sid}.image.npy", x.astype(np.float16))

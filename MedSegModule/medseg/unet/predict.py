@@ -22,7 +22,8 @@ from scipy import ndimage
 
 from ..labels import AIR_HU
 from ..progress import CancelEvent, Progress, check_cancel, report
-from .data import Oriented, SliceGrid, hu_stats, normalise
+from ..preprocess import Reoriented
+from .data import SliceGrid, hu_stats, normalise
 
 
 class OutOfRangeWarning(UserWarning):
@@ -147,12 +148,12 @@ def predict(image: sitk.Image, model, meta: dict | None = None, device: str = "a
     pre = card["preprocessing"]
     window = tuple(float(v) for v in pre["window"])
     pairs = card.get("mirror_pairs") or []
-    oriented = Oriented.of(image)
+    oriented = Reoriented.of(image)
     hu = sitk.GetArrayViewFromImage(oriented.image)
     notes = range_warnings(card, image, meta, hu_stats(hu))
     for note in notes:
         warnings.warn(note, OutOfRangeWarning, stacklevel=2)
-    grid = SliceGrid.make(hu.shape[1:], oriented.spacing_yx, pre["size"], pre.get("spacing_mm"))
+    grid = SliceGrid.make(hu.shape[1:], oriented.spacing[1:], pre["size"], pre.get("spacing_mm"))
     k_classes = len(card["classes"])
     labels = np.zeros(hu.shape, dtype=np.uint8)
     probs = None
