@@ -217,7 +217,7 @@ def _descriptions(hd, labels: Sequence[Label], algorithm_type: str, family: str)
         out.append(hd.seg.SegmentDescription(
             segment_number=number, segment_label=lab.name[:64], segmented_property_category=category,
             segmented_property_type=kind, algorithm_type=algorithm_type.upper(),
-            algorithm_identification=algorithm, display_color=hd.color.CIELabColor.from_rgb(*lab.color_float)))
+            algorithm_identification=algorithm, display_color=hd.color.CIELabColor.from_rgb(*lab.color)))
     return out
 
 

@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 
 from .. import __version__
 from ..io.atomic import atomic_output
-from ..labels import AUTO_LABELS
+from ..labels import label_table
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
@@ -57,12 +57,10 @@ def _image(path: Path | None, alt: str) -> str:
     return f"<p><img alt='{_esc(alt)}' src='data:image/png;base64,{data}'></p>"
 
 
-def _colour(name: str) -> str:
-    for lab in AUTO_LABELS:
-        if lab.name == name:
-            r, g, b = lab.color
-            return f"<span class='swatch' style='background:rgb({r},{g},{b})'></span>"
-    return ""
+def _colour(name: str, value: int) -> str:
+    (lab,) = label_table([value], {value: name})
+    r, g, b = lab.color
+    return f"<span class='swatch' style='background:rgb({r},{g},{b})'></span>"
 
 
 def _input_section(result) -> str:
@@ -82,7 +80,7 @@ def _input_section(result) -> str:
 
 
 def _segments_section(result) -> str:
-    rows = [(_colour(str(r["segment"])) + _esc(r["segment"]), _num(r["voxel_count"], 0), _num(r["volume_ml"], 1),
+    rows = [(_colour(str(r["segment"]), int(r["label_value"])) + _esc(r["segment"]), _num(r["voxel_count"], 0), _num(r["volume_ml"], 1),
              _num(r["mean"]), _num(r["std"]), _num(r["min"], 0), _num(r["max"], 0))
             for r in result.stats_rows]
     table = _table(("segment", "voxels", "volume (ml)", "mean HU", "std HU", "min HU", "max HU"), rows,
