@@ -1,7 +1,7 @@
 """One slice's header facts (:class:`SliceHeader`) and the tag readers the header modules share.
 
+:mod:`.headers` reads classic single-frame files and dispatches Enhanced (multi-frame) files to
 :mod:`.multiframe`; both build :class:`SliceHeader` records from the pieces here.
-:mod:`.multiframe`; both build :class:`SliceHeader`\ s from the pieces here.
 """
 
 from __future__ import annotations
