@@ -47,26 +47,33 @@ def _octagon(radius_px: float) -> tuple[int, int]:
     return a, max(0, int(round(radius_px)) - a)
 
 
-def dilate_plane(mask: np.ndarray, radius_px: float) -> np.ndarray:
-    """In-plane dilation of a (z, y, x) mask by a near-disc octagon of ``radius_px``; outside counts as empty."""
+def _octagon_filter(mask: np.ndarray, radius_px: float, dilate: bool) -> np.ndarray:
+    """In-plane dilation (or erosion) of a (z, y, x) mask by a near-disc octagon of ``radius_px``:
+    a square of the octagon's straight part, then cross steps for its corners. Outside the array
+    counts as empty for a dilation and as inside for an erosion (no erosion at the edge)."""
     a, b = _octagon(radius_px)
+    outside = 0 if dilate else 1
+    line = ndimage.maximum_filter1d if dilate else ndimage.minimum_filter1d
     out = mask.view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8)
     if a:
-        out = ndimage.maximum_filter1d(out, 2 * a + 1, axis=1, mode="constant", cval=0)
-        out = ndimage.maximum_filter1d(out, 2 * a + 1, axis=2, mode="constant", cval=0)
+        out = line(out, 2 * a + 1, axis=1, mode="constant", cval=outside)
+        out = line(out, 2 * a + 1, axis=2, mode="constant", cval=outside)
     out = out.astype(bool)
-    return ndimage.binary_dilation(out, CROSS_2D, iterations=b) if b else out
+    if not b:
+        return out
+    if dilate:
+        return ndimage.binary_dilation(out, CROSS_2D, iterations=b)
+    return ndimage.binary_erosion(out, CROSS_2D, iterations=b, border_value=1)
+
+
+def dilate_plane(mask: np.ndarray, radius_px: float) -> np.ndarray:
+    """In-plane dilation of a (z, y, x) mask by a near-disc octagon of ``radius_px``; outside counts as empty."""
+    return _octagon_filter(mask, radius_px, dilate=True)
 
 
 def erode_plane(mask: np.ndarray, radius_px: float) -> np.ndarray:
     """In-plane erosion by the same octagon; outside the array counts as inside (no erosion at the edge)."""
-    a, b = _octagon(radius_px)
-    out = mask.view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8)
-    if a:
-        out = ndimage.minimum_filter1d(out, 2 * a + 1, axis=1, mode="constant", cval=1)
-        out = ndimage.minimum_filter1d(out, 2 * a + 1, axis=2, mode="constant", cval=1)
-    out = out.astype(bool)
-    return ndimage.binary_erosion(out, CROSS_2D, iterations=b, border_value=1) if b else out
+    return _octagon_filter(mask, radius_px, dilate=False)
 
 
 def dilate_disc(mask: np.ndarray, radius_px: int) -> np.ndarray:
