@@ -274,6 +274,8 @@ def header_class(text: str, name: str) -> dict | None:
         for pattern, forms in _MACRO_MEMBERS:
             for m in pattern.finditer(chunk):
                 methods |= {f.format(m.group(1)) for f in forms}
+        for m in re.finditer(r"\bvtkGet(?:Object|SmartPointer)Macro\s*\(\s*(\w+)\s*,\s*(\w+)", chunk):
+            returns["Get" + m.group(1)] = m.group(2)
         for enum in re.finditer(r"\benum\s*(?:class\s+)?(\w*)\s*(?::\s*\w+\s*)?\{([^}]*)\}", body):
             enums |= {e.split("=")[0].strip() for e in enum.group(2).split(",") if e.split("=")[0].strip()}
             if enum.group(1):

@@ -75,7 +75,8 @@ def test_parameter_node_types_and_widgets(api):
 SHOW_TABLE = "import slicer\ndef show(table):\n    slicer.util.showTable(table)\n"
 SET_TERMINOLOGY = """
 import slicer
-def name(node, term):
+def name(term):
+    node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode")
     segment = node.GetSegmentation().GetNthSegment(0)
     segment.SetTerminology(term)
 """
@@ -115,3 +116,24 @@ def f(args):
     assert any("launchConsoleProcess() has no parameter 'blocking'" in p for p in old), old
     assert not any("blocking" in p for p in new)
     assert any("QTimer has no signal 'timedOut()'" in p for p in old + new)
+
+
+def test_checker_knows_the_widgets_of_the_ui_file():
+    source = """
+import slicer
+class W:
+    def f(self):
+        self.ui.logTextEdit.appendPlainTex("typo")
+        self.ui.cancelButton.enabld = False
+        self.ui.modelFolderPathLineEdit.connect("pathChanged(QString)", print)
+        self.ui.logTextEdit.appendPlainText("fine")
+        self.ui.modelFolderPathLineEdit.connect("currentPathChanged(QString)", print)
+        slicer.app.tempPath
+"""
+    for tag in TAGS:
+        problems = "\n".join(check(source, load_api(tag), ui=ui_widget_classes(UI_FILE)))
+        assert "QPlainTextEdit has no member 'appendPlainTex'" in problems
+        assert "QPushButton has no member 'enabld'" in problems
+        assert "ctkPathLineEdit has no signal 'pathChanged(QString)'" in problems
+        assert "qSlicerApplication) has no member 'tempPath'" in problems
+        assert problems.count("\n") == 3, problems
