@@ -6,7 +6,9 @@ Slicer's own source at each supported release tag.
         [--vtk-headers VTK_GIT_DIR] [--qt5-stubs DIR] [--qt6-stubs DIR] [--tags v5.8.0 v5.10.0 v5.12.0]
 
 ``SLICER_GIT_DIR`` is a clone (or bare git directory) of github.com/Slicer/Slicer with the tags;
-``CTK_GIT_DIR`` one of github.com/commontk/CTK holding the commits each tag pins. What is read:
+``CTK_GIT_DIR`` one of github.com/commontk/CTK holding the commits each tag pins. The Qt stubs:
+``pip download --no-deps PyQt5-stubs==5.15.6.0 PyQt6==6.8.1`` and unzip each wheel (its ``*.dist-info``
+beside the stub folder names the version). Run it with the project's venv (slicer-core's VTK). What is read:
 
 * Python (by AST): every function of ``slicer.util`` with its parameters; the classes of
   ``slicer.ScriptedLoadableModule`` with their members (methods and ``self.x`` attributes); the public
@@ -365,11 +367,22 @@ def _old_vtk_tokens(name: str, index: HeaderIndex, seen: set) -> set[str]:
     return tokens
 
 
+def _stub_label(stub_dir: Path) -> str:
+    """"PyQt6 6.8.1": the name and version of the wheel the stubs come from (its dist-info beside them)."""
+    for metadata in sorted(Path(stub_dir).parent.glob("*.dist-info/METADATA")):
+        text = metadata.read_text(encoding="utf-8")
+        name = re.search(r"^Name: (.+)$", text, re.M).group(1).strip()
+        version = re.search(r"^Version: (.+)$", text, re.M).group(1).strip()
+        return f"{name} {version}"
+    return Path(stub_dir).name
+
+
 def qt_classes(stub_dir: Path | None) -> dict[str, dict]:
     """Every class of PyQt's QtCore/QtGui/QtWidgets stubs: bases, members, signals (pyqtSignal attributes)."""
     out: dict[str, dict] = {}
     if stub_dir is None:
         return out
+    label = _stub_label(stub_dir)
     for module in ("QtCore", "QtGui", "QtWidgets"):
         path = Path(stub_dir) / f"{module}.pyi"
         for node in ast.parse(path.read_text(encoding="utf-8")).body:
@@ -392,7 +405,7 @@ def qt_classes(stub_dir: Path | None) -> dict[str, dict]:
             out[node.name] = {"bases": [ast.unparse(b).split(".")[-1] for b in node.bases],
                               "methods": sorted(m for m in members if not m.startswith("__")),
                               "signals": sorted(signals), "enums": sorted(enums), "properties": [], "returns": {},
-                              "source": f"{path.parent.name}/{path.name}"}
+                              "source": f"{label} {path.name}"}
     return out
 
 
@@ -478,8 +491,9 @@ def build(tag: str, slicer: Git, ctk: Git, vtk_old: HeaderIndex | None, qt: dict
     return {
         "tag": tag,
         "sources": {"slicer": slicer.commit(tag), "ctk": ctk_rev,
-                    "vtk": "installed VTK" + (" filtered by VTK 9.0.1 headers" if vtk_old else ""),
-                    "qt": {m: next(iter(c.values()))["source"].split("/")[0] if c else None for m, c in qt_out.items()}},
+                    "vtk": f"VTK {_vtk_version()} of this Python" + (" filtered by VTK 9.0.1 headers" if vtk_old else ""),
+                    "qt": {m: next(iter(c.values()))["source"].rsplit(" ", 1)[0] if c else None
+                           for m, c in qt_out.items()}},
         **info,
         "slicer_package": slicer_package(slicer, tag),
         "python_modules": python_modules,
@@ -488,6 +502,12 @@ def build(tag: str, slicer: Git, ctk: Git, vtk_old: HeaderIndex | None, qt: dict
         "missing_classes": sorted(k for k, v in classes.items() if v is None and not k.endswith(("DisplayNode", "StorageNode"))),
         "qt_classes": {m: dict(sorted(c.items())) for m, c in qt_out.items()},
     }
+
+
+def _vtk_version() -> str:
+    import vtk
+
+    return vtk.vtkVersion.GetVTKVersion()
 
 
 def info_qt_majors(versions: list[str]) -> list[str]:
