@@ -196,11 +196,13 @@ def constraints_text(installed: Dict[str, str]) -> str:
     return "".join(f"{name}=={version}\n" for name, version in sorted(installed.items()) if version)
 
 
-def ensure(names: Iterable[str], env: Environment | None = None, **check_kwargs) -> None:
+def ensure(names: Iterable[str], env: Environment | None = None,
+           loaded: Callable[[str], bool] = lambda module: module in sys.modules, **check_kwargs) -> None:
     """Make every distribution of ``names`` usable, asking the user first; else :class:`DependencyError`.
 
     names: distributions as pyproject.toml names them (``MedSegLogic.NEEDS[method]``). env: the
-    installers (default :func:`slicer_environment`). Returns at once when everything is usable.
+    installers (default :func:`slicer_environment`). loaded(module): already imported in this
+    process (an upgrade then needs a restart). Returns at once when everything is usable.
     """
     names = list(names)
     needed = missing(names, **check_kwargs)
@@ -214,7 +216,7 @@ def ensure(names: Iterable[str], env: Environment | None = None, **check_kwargs)
         raise DependencyError(f"{'; '.join(d.reason for d in needed)}: not installed while Slicer runs tests")
     if not env.confirm(todo.message):
         raise DependencyError(f"MedSeg needs {', '.join(d.name for d in needed)}; installation was declined")
-    loaded = [d.name for d in needed if d.installed is not None and MODULES.get(_key(d.name), _key(d.name)) in sys.modules]
+    stale = [d.name for d in needed if d.installed is not None and loaded(MODULES.get(_key(d.name), _key(d.name)))]
     if todo.torch and env.install_torch() is None:
         raise DependencyError("the PyTorch extension did not install torch")
     if todo.pip:
@@ -224,8 +226,8 @@ def ensure(names: Iterable[str], env: Environment | None = None, **check_kwargs)
                 f.write(constraints_text(env.installed))
             (env.pip_ensure or env.pip_install)(todo.pip, constraints)
     importlib.invalidate_caches()
-    if loaded:
-        raise DependencyError(f"upgraded {', '.join(loaded)}, whose old version is already loaded: "
+    if stale:
+        raise DependencyError(f"upgraded {', '.join(stale)}, whose old version is already loaded: "
                               "restart Slicer, then run the step again")
     still = missing(names, **check_kwargs)
     if still:
