@@ -2,7 +2,9 @@
 # setup makes .venv in the checkout and installs everything, in the order the packages need:
 #   torch 2.13.0 first (pinned: it takes the machine's CPU wheel; unpinned pulls GB of CUDA),
 #   numpy + versioneer, then pyradiomics 3.0.1 with --no-build-isolation (the 3.1.0 sdist's metadata is broken),
-#   then this project with its extras (slicer-core for the MRML tests, highdicom, pytest-xdist).
+#   then this project with its extras (slicer-core for the MRML tests, highdicom, pytest-xdist, vermin).
+# setup-pydicom24 makes .venv-pydicom24: the same Python with pydicom 2.4.4 (what Slicer 5.8 and 5.10
+#   bundle) and the package's other dependencies; `make test` runs the DICOM tests (io/, phantom/) in it too.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -10,10 +12,24 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.setup-stamp
 PYTEST_ARGS ?= -n 2 --durations=15
+VENV24  := .venv-pydicom24
+PY24    := $(VENV24)/bin/python
+STAMP24 := $(VENV24)/.setup-stamp
+# seg.nrrd's tests need slicer-core and no pydicom; highdicom needs pydicom 3 (its tests skip, saying so).
+PYDICOM24_TESTS := Testing/io Testing/phantom --ignore=Testing/io/test_segnrrd.py
 
-.PHONY: setup demo test bench browser clean-venv
+.PHONY: setup setup-pydicom24 demo test bench browser clean-venv
 
 setup: $(STAMP)
+
+setup-pydicom24: $(STAMP24)
+
+$(STAMP24): pyproject.toml Makefile
+	@test -x $(PY24) || $(PYTHON) -m venv $(VENV24)
+	$(PY24) -m pip install --quiet --upgrade pip
+	$(PY24) -m pip install --quiet -e . 'pydicom==2.4.4' pytest pytest-xdist
+	@touch $(STAMP24)
+	@echo "setup-pydicom24: done ($(VENV24))"
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,8 +46,9 @@ $(STAMP): pyproject.toml Makefile
 demo: setup
 	$(VENV)/bin/medseg demo -o out/demo
 
-test: setup
+test: setup setup-pydicom24
 	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY24) -m pytest $(PYDICOM24_TESTS) -n 2 -q
 
 bench: setup
 	$(PY) benchmarks/run_all.py
@@ -42,4 +59,4 @@ browser:
 	  || echo "browser: could not install chromium; the report browser test will skip"
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(VENV24)

@@ -1,9 +1,6 @@
-"""MedSeg: CT segmentation in 3D Slicer.
-
-A thin Qt layer: the widget binds MedSegModule.ui to a parameter node and calls
-``medseg.mrml.logic.MedSegLogic``, which does the work. medseg is imported inside functions
-only, so Slicer loads this module before medseg's extra dependencies are installed; they are
-installed on first use, after asking (``medseg.mrml.install``).
+"""MedSeg: CT segmentation in 3D Slicer 5.8, 5.10 and 5.12. A thin Qt layer over ``medseg.mrml.logic.MedSegLogic``;
+long steps run in a background process (MedSegWidgets.runner). medseg is imported inside functions only, so
+Slicer loads this module before medseg's dependencies are there; each step installs what it needs, after asking.
 """
 
 import pathlib
@@ -14,25 +11,20 @@ import slicer
 import vtk
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
-from slicer.ScriptedLoadableModule import (
-    ScriptedLoadableModule,
-    ScriptedLoadableModuleLogic,
-    ScriptedLoadableModuleTest,
-    ScriptedLoadableModuleWidget,
-)
+from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
+                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 from slicer.util import VTKObservationMixin
 
 from MedSegWidgets.runner import StepRunner
 from MedSegWidgets.sampledata import registerSampleData
+from MedSegWidgets.views import onStartupCompleted, showTable
 
 
 class MedSegModule(ScriptedLoadableModule):
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
-        self.parent.title = "MedSeg"
-        self.parent.categories = ["Segmentation"]
-        self.parent.dependencies = []
-        self.parent.contributors = ["MedSeg developers"]
+        self.parent.title, self.parent.categories, self.parent.dependencies = "MedSeg", ["Segmentation"], []
+        self.parent.contributors = ["MedSeg maintainers (MedSeg project)"]
         self.parent.helpText = (
             "Turns CT DICOM studies into segmentations: DICOM to Hounsfield units, table and headrest "
             "removal, lungs and classical auto-labels, U-Net inference, radiomics, segment statistics and "
@@ -40,10 +32,11 @@ class MedSegModule(ScriptedLoadableModule):
             "<code>from medseg.mrml.logic import MedSegLogic</code>. "
             'See <a href="https://github.com/medseg/SlicerMedSeg">the project page</a>.'
         )
-        self.parent.acknowledgementText = (
-            "MedSeg is built on 3D Slicer, SimpleITK, pydicom, scikit-image, PyTorch and pyradiomics."
-        )
-        slicer.app.connect("startupCompleted()", registerSampleData)
+        self.parent.acknowledgementText = "Built on 3D Slicer, SimpleITK, pydicom, scikit-image, PyTorch and pyradiomics."
+        if hasattr(slicer.modules, "sampledata"):  # loaded after start-up (Extension Wizard, module paths)
+            onStartupCompleted()
+        else:
+            slicer.app.connect("startupCompleted()", onStartupCompleted)
 
 
 @parameterNodeWrapper
@@ -59,7 +52,7 @@ class MedSegModuleParameterNode:
     force: bool = False
     splitLungs: bool = True
     modelFolder: pathlib.Path
-    device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
+    device: Annotated[str, Choice(["auto", "cpu", "cuda", "mps"])] = "auto"
     radiomicsPreset: Annotated[str, Choice(["ct-default", "ct-baseline", "ct-wavelet-log"])] = "ct-default"
     radiomicsTable: vtkMRMLTableNode
     meshSmoothing: Annotated[int, WithinRange(0, 100)] = 10
@@ -69,10 +62,7 @@ class MedSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self.runner = None
+        self.logic = self._parameterNode = self._parameterNodeGuiTag = self.runner = None
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -80,34 +70,41 @@ class MedSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
-        self.runner = StepRunner(self.ui)
         self.logic = MedSegModuleLogic()
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        ui = self.ui
         actions = {
-            self.ui.loadDicomButton: self.onLoadDicom, self.ui.checkHUButton: self.onCheckHU,
-            self.ui.applyWindowButton: self.onApplyWindow, self.ui.resampleButton: self.onResample,
-            self.ui.cleanButton: self.onClean, self.ui.lungsButton: self.onLungs,
-            self.ui.autolabelButton: self.onAutolabel, self.ui.runUNetButton: self.onRunUNet,
-            self.ui.radiomicsButton: self.onRadiomics, self.ui.statisticsButton: self.onStatistics,
-            self.ui.meshesButton: self.onMeshes,
+            ui.loadDicomButton: self.onLoadDicom, ui.checkHUButton: self.onCheckHU, ui.applyWindowButton: self.onApplyWindow,
+            ui.resampleButton: self.onResample, ui.cleanButton: self.onClean, ui.lungsButton: self.onLungs,
+            ui.autolabelButton: self.onAutolabel, ui.runUNetButton: self.onRunUNet, ui.radiomicsButton: self.onRadiomics,
+            ui.statisticsButton: self.onStatistics, ui.meshesButton: self.onMeshes,
         }
+        self.runner = StepRunner(ui, actions, self._updateButtons)
         for button, action in actions.items():
             button.connect("clicked(bool)", lambda _checked=False, action=action: action())
-        self.ui.modelFolderPathLineEdit.connect("currentPathChanged(QString)", lambda _path: self._refreshModels())
+        ui.modelFolderPathLineEdit.connect("currentPathChanged(QString)", lambda _path: self._refreshModels())
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        registerSampleData()
         self.initializeParameterNode()
         self._refreshModels()
 
+    def _stop(self):
+        if self.runner:
+            self.runner.stop()  # the running step is cancelled; nothing is added to the scene
+
     def cleanup(self):
+        self._stop()
         self.removeObservers()
 
     def enter(self):
         self.initializeParameterNode()
 
     def exit(self):
+        self._stop()
         self.setParameterNode(None)
 
     def onSceneStartClose(self, caller, event):
+        self._stop()
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event):
@@ -131,117 +128,121 @@ class MedSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _updateButtons(self, caller=None, event=None):
         p = self._parameterNode
-        folder = p.dicomFolder if p else None
+        if self.runner.busy or p is None:
+            return
         # An unset pathlib.Path reads as "." -- not a folder the user chose.
-        self.ui.loadDicomButton.enabled = folder is not None and str(folder) not in ("", ".") and folder.is_dir()
-        volume, segmentation = (p.inputVolume, p.segmentation) if p else (None, None)
+        self.ui.loadDicomButton.enabled = str(p.dicomFolder) not in ("", ".") and p.dicomFolder.is_dir()
         for button in (self.ui.checkHUButton, self.ui.applyWindowButton, self.ui.resampleButton, self.ui.cleanButton,
                        self.ui.lungsButton, self.ui.autolabelButton, self.ui.runUNetButton):
-            button.enabled = volume is not None
-        for button in (self.ui.radiomicsButton, self.ui.statisticsButton):
-            button.enabled = volume is not None and segmentation is not None
-        self.ui.meshesButton.enabled = segmentation is not None
+            button.enabled = p.inputVolume is not None
+        self.ui.radiomicsButton.enabled = self.ui.statisticsButton.enabled = p.inputVolume is not None and \
+            p.segmentation is not None
+        self.ui.meshesButton.enabled = p.segmentation is not None
 
     def _refreshModels(self):
         from medseg.mrml.logic import list_models
 
-        folder = self.ui.modelFolderPathLineEdit.currentPath
         self.ui.modelComboBox.clear()
-        for name, path in list_models(folder or None).items():
+        for name, path in list_models(self.ui.modelFolderPathLineEdit.currentPath or None).items():
             self.ui.modelComboBox.addItem(name, str(path))
         self.ui.runUNetButton.toolTip = "Run the chosen model." if self.ui.modelComboBox.count else \
             "No model found: choose a folder of trained models (model.pt + model.json each)."
 
-    def _run(self, what, method, *args, **kwargs):
-        return self.runner.run(what, getattr(self.logic.logic, method), *args, **kwargs)
+    def _now(self, what, method, *args, **kwargs):
+        return self.runner.runNow(what, getattr(self.logic.medseg, method), *args,
+                                  needs=self.logic.medseg.NEEDS[method], **kwargs)
+
+    def _background(self, what, step, options, onDone, **jobOptions):
+        self.runner.runInBackground(what, self.logic.medseg, step, self._parameterNode.inputVolume, options, onDone,
+                                    needs=self.logic.medseg.NEEDS[step], **jobOptions)
 
     def _showSegmentation(self, node):
-        if node is not None:
-            self._parameterNode.segmentation = node
-            slicer.util.setSliceViewerLayers(background=self._parameterNode.inputVolume)
+        self._parameterNode.segmentation = node
+        slicer.util.setSliceViewerLayers(background=self._parameterNode.inputVolume)
 
     def onLoadDicom(self):
-        volume = self._run("Loading DICOM", "convertDicom", str(self._parameterNode.dicomFolder), features=("core", "dicom"))
+        volume = self._now("Loading DICOM", "convertDicom", str(self._parameterNode.dicomFolder))
         if volume is not None:
             self._parameterNode.inputVolume = volume
             slicer.util.setSliceViewerLayers(background=volume, fit=True)
-            self.ui.statusLabel.text += "".join("\n" + w for w in [volume.GetAttribute("MedSeg.Warnings")] if w)
+            for warning in filter(None, (volume.GetAttribute("MedSeg.Warnings") or "").split("\n")):
+                self.runner.log(f"  warning: {warning}")
 
     def onCheckHU(self):
-        self._run("HU check", "checkHounsfield", self._parameterNode.inputVolume)
+        self._now("HU check", "checkHounsfield", self._parameterNode.inputVolume)
 
     def onApplyWindow(self):
-        self._run("Window", "setWindow", self._parameterNode.inputVolume, self._parameterNode.window)
+        self._now("Window", "setWindow", self._parameterNode.inputVolume, self._parameterNode.window)
 
     def onResample(self):
         p = self._parameterNode
-        p.inputVolume = self._run("Resampling", "resampleVolume", p.inputVolume, p.resampleSpacing) or p.inputVolume
+        p.inputVolume = self._now("Resampling", "resampleVolume", p.inputVolume, p.resampleSpacing) or p.inputVolume
 
     def onClean(self):
-        p = self._parameterNode
-        cleaned, segmentation = self._run("Removing the table", "removeTable", p.inputVolume, force=p.force) or (None, None)
-        p.inputVolume = cleaned or p.inputVolume
-        self._showSegmentation(segmentation)
+        def done(nodes):
+            self._parameterNode.inputVolume = nodes[0]
+            self._showSegmentation(nodes[1])
+        self._background("Removing the table", "removeTable", {"force": self._parameterNode.force}, done,
+                         closedSurface=False)
 
     def onLungs(self):
         p = self._parameterNode
-        self._showSegmentation(self._run("Lungs", "segmentLungs", p.inputVolume, split=p.splitLungs, force=p.force))
+        self._background("Lungs", "segmentLungs", {"split": p.splitLungs, "force": p.force}, self._showSegmentation)
 
     def onAutolabel(self):
-        self._showSegmentation(self._run("Auto-label", "autolabel", self._parameterNode.inputVolume,
-                                         force=self._parameterNode.force))
+        self._background("Auto-label", "autolabel", {"force": self._parameterNode.force}, self._showSegmentation)
 
     def onRunUNet(self):
         model = self.ui.modelComboBox.currentData or self.ui.modelComboBox.currentText
-        self._showSegmentation(self._run("U-Net", "runUNet", self._parameterNode.inputVolume, model,
-                                         device=self._parameterNode.device, features=("core", "unet")))
+        self._background("U-Net", "runUNet", {"model": str(model), "device": self._parameterNode.device},
+                         self._showSegmentation)
 
     def onRadiomics(self):
         p = self._parameterNode
-        table = self._run("Radiomics", "exportRadiomics", p.inputVolume, p.segmentation, preset=p.radiomicsPreset,
-                          tableNode=p.radiomicsTable, features=("core", "radiomics"))
-        if table is not None:
+
+        def done(table):
             p.radiomicsTable = table
-            slicer.util.showTable(table)
+            showTable(table)
+        self._background("Radiomics", "exportRadiomics", {"preset": p.radiomicsPreset}, done,
+                         segmentationNode=p.segmentation, segments=self.logic.medseg.radiomicsSegments(p.segmentation),
+                         tableNode=p.radiomicsTable)
 
     def onStatistics(self):
-        table = self._run("Statistics", "segmentStatistics", self._parameterNode.inputVolume, self._parameterNode.segmentation)
+        table = self._now("Statistics", "segmentStatistics", self._parameterNode.inputVolume, self._parameterNode.segmentation)
         if table is not None:
-            slicer.util.showTable(table)
+            showTable(table)
 
     def onMeshes(self):
-        self._run("Meshes", "exportMeshes", self._parameterNode.segmentation, smoothIterations=self._parameterNode.meshSmoothing)
+        self._now("Meshes", "exportMeshes", self._parameterNode.segmentation, smoothIterations=self._parameterNode.meshSmoothing)
 
 
 class MedSegModuleLogic(ScriptedLoadableModuleLogic):
-    """Slicer-side logic: the parameter node, and ``self.logic``, a MedSegLogic on ``slicer.mrmlScene``."""
+    """Slicer-side logic: the parameter node, and ``self.medseg``, a MedSegLogic on ``slicer.mrmlScene``."""
 
     def __init__(self):
         ScriptedLoadableModuleLogic.__init__(self)
         from medseg.mrml.logic import MedSegLogic
 
-        self.logic = MedSegLogic(slicer.mrmlScene, slicer.app.applicationLogic())
+        self.medseg = MedSegLogic(slicer.mrmlScene, slicer.app.applicationLogic())
 
     def getParameterNode(self):
         return MedSegModuleParameterNode(super().getParameterNode())
 
 
 class MedSegModuleTest(ScriptedLoadableModuleTest):
-    """Runs medseg.mrml.selftest: every logic method on a generated chest phantom, checked against its truth."""
-
-    def setUp(self):
-        slicer.mrmlScene.Clear()
+    """medseg.mrml.selftest: every logic method on a generated chest phantom, checked against its truth.
+    A step whose packages are missing is installed first, or skipped (saying why) under --testing."""
 
     def runTest(self):
-        self.setUp()
+        slicer.mrmlScene.Clear()
         self.test_selftest()
 
     def test_selftest(self):
         from medseg.mrml.logic import MedSegLogic
-        from medseg.mrml.selftest import run_selftest
+        from medseg.mrml.selftest import run_selftest, summary
 
         folder = tempfile.mkdtemp(prefix="MedSegSelfTest-", dir=slicer.app.temporaryPath)
-        results = run_selftest(MedSegLogic(slicer.mrmlScene, slicer.app.applicationLogic()), folder, log=self.delayDisplay)
-        failed = [f"{r.name}: {r.error}" for r in results if not r.ok]
-        self.assertEqual(failed, [], "self-test steps failed:\n" + "\n".join(failed))
-        self.delayDisplay(f"MedSeg self-test passed ({len(results)} steps)")
+        results = summary(run_selftest(MedSegLogic(slicer.mrmlScene, slicer.app.applicationLogic()), folder,
+                                       log=self.delayDisplay))
+        self.assertEqual(results["failed"], {}, "self-test steps failed")
+        self.delayDisplay(f"MedSeg self-test: {len(results['ok'])} passed, {len(results['skipped'])} skipped")

@@ -16,11 +16,12 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from pydicom.encaps import encapsulate, generate_frames
+from pydicom.encaps import encapsulate
 from pydicom.uid import (DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ImplicitVRLittleEndian, JPEG2000Lossless,
-                         JPEGBaseline8Bit, JPEGLossless, JPEGLosslessSV1, JPEGLSLossless, RLELossless, UID)
+                         JPEGBaseline8Bit, JPEGLSLossless, RLELossless, UID)
 
 from medseg.io import load
+from medseg.io.dicom.compat import JPEGLossless, JPEGLosslessSV1, generate_frames, save_as
 from medseg.phantom import make_chest
 from medseg.phantom.dicom_codecs import encoder_missing, transcode
 from medseg.phantom.dicom_writer import write_ct_series
@@ -102,7 +103,7 @@ def test_big_endian_reads_in_simpleitk_too(phantom, reference, tmp_path):
 
 def _corrupt(src, dst, how: str) -> None:
     ds = pydicom.dcmread(src)
-    frame = bytes(next(generate_frames(ds.PixelData, number_of_frames=1)))
+    frame = bytes(next(generate_frames(ds.PixelData, 1)))
     if how == "truncated":
         frame = frame[: len(frame) // 2]
     elif how == "cut-end":
@@ -110,7 +111,7 @@ def _corrupt(src, dst, how: str) -> None:
     elif how == "zeroed-header":
         frame = frame[:2] + bytes(30) + frame[32:]
     ds.PixelData = encapsulate([frame])
-    ds.save_as(dst, enforce_file_format=True)
+    save_as(ds, dst)
 
 
 @pytest.mark.parametrize("syntax,how", [(JPEG2000Lossless, "truncated"), (JPEG2000Lossless, "zeroed-header"),
@@ -129,12 +130,13 @@ def test_corrupted_stream_exits_2(syntax, how, phantom, tmp_path, cli):
 
 FUZZ = textwrap.dedent("""
     import sys, numpy as np, pydicom
-    from pydicom.encaps import encapsulate, generate_frames
+    from pydicom.encaps import encapsulate
+    from medseg.io.dicom.compat import generate_frames, save_as
     from medseg.errors import MedSegError
     from medseg.io import load
     src, work = sys.argv[1], sys.argv[2]
     ds = pydicom.dcmread(src)
-    frame = bytes(next(generate_frames(ds.PixelData, number_of_frames=1)))
+    frame = bytes(next(generate_frames(ds.PixelData, 1)))
     rng = np.random.default_rng(11)
     outcome = {"ok": 0, "error": 0}
     for trial in range(int(sys.argv[3])):
@@ -144,7 +146,7 @@ FUZZ = textwrap.dedent("""
         if trial % 3 == 0:
             data = data[: int(rng.integers(8, len(data)))]
         ds.PixelData = encapsulate([bytes(data)])
-        ds.save_as(work, enforce_file_format=True)
+        save_as(ds, work)
         try:
             load(work)
             outcome["ok"] += 1  # a flipped bit in entropy-coded data decodes to other values: undetectable

@@ -13,6 +13,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from medseg.io import choose_series, discover, load
+from medseg.io.dicom.compat import save_as
 from medseg.phantom import make_chest
 from medseg.phantom.dicom_variants import (
     grid_positions, sample_function, sample_image, sphere, tilted_positions,
@@ -107,7 +108,7 @@ def _duplicate(src, dst, instance_number, change_pixels=False):
         arr = ds.pixel_array.copy()
         arr[:8, :8] = 2000
         ds.PixelData = arr.tobytes()
-    ds.save_as(dst, enforce_file_format=True)
+    save_as(ds, dst)
 
 
 def test_identical_duplicates_are_dropped_with_a_warning(small, tmp_path):

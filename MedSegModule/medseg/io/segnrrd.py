@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import nrrd
 import numpy as np
 import SimpleITK as sitk
 
@@ -207,6 +206,8 @@ def write_seg_nrrd(labelmap: sitk.Image, path: str | os.PathLike, segments: Sequ
         "Segmentation_MasterRepresentation": BINARY_LABELMAP,
         "Segmentation_ReferenceImageExtentOffset": "0 0 0",
     })
+    import nrrd  # pynrrd, imported here: only seg.nrrd files need it (Slicer does not bundle it)
+
     with atomic_output(path, inputs) as tmp:
         nrrd.write(str(tmp), np.ascontiguousarray(stacked.astype(dtype)), header, index_order="C")
     return Path(path)
@@ -237,6 +238,8 @@ def read_seg_nrrd(path: str | os.PathLike) -> SegNrrd:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{path}: no such file")
+    import nrrd  # pynrrd, imported here: only seg.nrrd files need it (Slicer does not bundle it)
+
     try:
         data, header = nrrd.read(str(p), index_order="C")
     except Exception as exc:  # pynrrd raises NRRDError, ValueError, OSError, zlib errors...

@@ -1,167 +1,222 @@
-"""Install medseg's Python dependencies inside Slicer on first use, after asking the user.
+"""Install what a MedSeg step needs inside Slicer, on first use, after asking; versions checked.
 
-* **When:** a button that needs a feature calls :func:`ensure` first; nothing is checked or
-  installed at import, so Slicer loads the module even with nothing installed.
-* **How:** one confirmation listing every missing package, then
-  ``pip_ensure`` (``slicer.pydeps``/``slicer.packaging``, Slicer >= 5.11) where it exists,
-  else ``slicer.util.pip_install``.
-* **torch** comes from the PyTorch extension's installer (``PyTorchUtils``), which picks the
-  build that matches the GPU driver; **pyradiomics** comes from the SlicerRadiomics extension
-  (it has no wheels for Slicer's Python). Both extensions are in ``EXTENSION_DEPENDS``.
-* Slicer's own **numpy, SimpleITK and VTK are never replaced**: they are never requested, and a
-  constraints file pins them at the installed versions, so pip cannot upgrade them as a side effect.
+* **What:** each logic method names the distributions it needs (``MedSegLogic.NEEDS``); their version
+  ranges come from the package metadata, ``medseg/resources/requirements.json`` (generated from
+  pyproject.toml by ``scripts/make_requirements.py``: Slicer has no installed dist-info of medseg).
+* **Checked:** a distribution is satisfied when its module imports *and* its installed version is in
+  range (``importlib.metadata`` + ``packaging``). Too old or too new counts as missing, and the
+  confirmation offers the upgrade.
+* **When:** :func:`ensure` is called by a step before it runs; nothing is checked at import.
+* **How:** one confirmation for everything missing, then ``slicer.packaging.pip_ensure`` (Slicer 5.12)
+  or ``slicer.util.pip_install`` (5.8, 5.10) with a constraints file pinning Slicer's own packages.
+  torch comes from the PyTorch extension's installer (it picks the build for the GPU driver),
+  pyradiomics from the SlicerRadiomics extension; both are in ``EXTENSION_DEPENDS``.
+* **Never replaced:** Slicer's own numpy, SimpleITK, scipy, pydicom, packaging and VTK
+  (:data:`SLICER_OWN`); their ranges in pyproject are ones every supported Slicer satisfies.
+* **Restart:** a package upgraded while its old version is already imported needs a restart of
+  Slicer; :func:`ensure` says so instead of running on the old one.
 
-The decision (:func:`plan`) is pure and unit-tested with fakes; :func:`slicer_environment` is the
-only place that touches ``slicer``, imported inside the function.
+:func:`check` and :func:`plan` are pure and tested with fakes; :func:`slicer_environment` is the only
+place that touches ``slicer``.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import importlib.util
+import json
 import os
+import sys
 import tempfile
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional
 
 from ..errors import DependencyError
 
 PIP, PYTORCH, RADIOMICS, SLICER = "pip", "PyTorch extension", "SlicerRadiomics extension", "Slicer"
+REQUIREMENTS_FILE = Path(__file__).resolve().parents[1] / "resources" / "requirements.json"
+
+#: Slicer's own builds: never installed, upgraded or downgraded by MedSeg (pinned by the constraints file).
+SLICER_OWN = ("numpy", "simpleitk", "scipy", "pydicom", "packaging", "vtk")
+#: Distributions that come from another Slicer extension rather than pip.
+FROM_EXTENSION = {"torch": PYTORCH, "pyradiomics": RADIOMICS}
+#: Import names that differ from the distribution's name.
+MODULES = {"scikit-image": "skimage", "pynrrd": "nrrd", "pyyaml": "yaml", "python-gdcm": "gdcm",
+           "pylibjpeg-openjpeg": "openjpeg", "pylibjpeg-libjpeg": "libjpeg", "pyradiomics": "radiomics",
+           "simpleitk": "SimpleITK"}
+
+
+def _key(name: str) -> str:
+    return name.lower().replace("_", "-")
+
+
+@lru_cache(maxsize=None)
+def requirements() -> Dict[str, str]:
+    """{distribution (lower case): requirement string} from the package metadata (dependencies and extras)."""
+    from packaging.requirements import Requirement
+
+    record = json.loads(REQUIREMENTS_FILE.read_text(encoding="utf-8"))
+    out = {}
+    for text in [*record["dependencies"], *(r for extra in record["optional-dependencies"].values() for r in extra)]:
+        out.setdefault(_key(Requirement(text).name), text)
+    return out
 
 
 @dataclass(frozen=True)
-class Dependency:
-    """A package medseg imports: its import name, and where it comes from inside Slicer."""
+class Check:
+    """One distribution: its requirement, the version installed (None: none), and whether it is usable."""
 
-    name: str  # distribution name, as users and pip know it
-    module: str  # import name that is checked
-    requirement: str | None = None  # pip requirement; None when pip must not install it
-    source: str = PIP
+    name: str
+    requirement: str
+    installed: Optional[str]
+    importable: bool
+
+    @property
+    def ok(self) -> bool:
+        if not self.importable or self.installed is None:
+            return False
+        from packaging.requirements import Requirement
+
+        return Requirement(self.requirement).specifier.contains(self.installed, prereleases=True)
+
+    @property
+    def source(self) -> str:
+        return SLICER if _key(self.name) in SLICER_OWN else FROM_EXTENSION.get(_key(self.name), PIP)
+
+    @property
+    def reason(self) -> str:
+        if self.installed is None or not self.importable:
+            return f"{self.name} is not installed (needs {self.requirement})"
+        return f"{self.name} {self.installed} is installed, {self.requirement} is needed"
 
 
-#: Slicer's own builds: never installed or upgraded by MedSeg (pinned by the constraints file).
-NEVER_INSTALL = ("numpy", "SimpleITK", "vtk")
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a blocked or half-removed package
+        return False
 
-#: feature -> what it needs. "core" is everything the module's logic imports.
-FEATURES: dict[str, tuple[Dependency, ...]] = {
-    "core": (
-        Dependency("numpy", "numpy", None, SLICER),
-        Dependency("SimpleITK", "SimpleITK", None, SLICER),
-        Dependency("pydicom", "pydicom", "pydicom>=2.4"),
-        Dependency("scipy", "scipy", "scipy>=1.10"),
-        Dependency("scikit-image", "skimage", "scikit-image>=0.22"),
-        Dependency("pynrrd", "nrrd", "pynrrd>=1.0"),
-        Dependency("PyYAML", "yaml", "pyyaml>=6.0"),
-    ),
-    # Compressed transfer syntaxes (JPEG 2000, JPEG-LS, JPEG lossless).
-    "dicom": (
-        Dependency("pylibjpeg", "pylibjpeg", "pylibjpeg>=2.0"),
-        Dependency("pylibjpeg-openjpeg", "openjpeg", "pylibjpeg-openjpeg>=2.3"),
-        Dependency("pylibjpeg-libjpeg", "libjpeg", "pylibjpeg-libjpeg>=2.2"),
-        Dependency("python-gdcm", "gdcm", "python-gdcm>=3.0.24"),
-    ),
-    "unet": (Dependency("torch", "torch", None, PYTORCH),),
-    "radiomics": (Dependency("pyradiomics", "radiomics", None, RADIOMICS),),
-}
+
+def _version(name: str) -> Optional[str]:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def check(names: Iterable[str], importable: Callable[[str], bool] = _importable,
+          version: Callable[[str], Optional[str]] = _version) -> List[Check]:
+    """The state of each distribution in ``names`` (names as in pyproject.toml)."""
+    reqs = requirements()
+    out = []
+    for name in dict.fromkeys(names):
+        key = _key(name)
+        if key not in reqs:
+            raise ValueError(f"{name!r} is not a requirement of medseg (pyproject.toml)")
+        out.append(Check(name, reqs[key], version(name), importable(MODULES.get(key, key.replace("-", "_")))))
+    return out
+
+
+def missing(names: Iterable[str], **kwargs) -> List[Check]:
+    """The distributions of ``names`` that are not usable: absent, not importable, or out of range."""
+    return [c for c in check(names, **kwargs) if not c.ok]
 
 
 @dataclass
 class Environment:
-    """What this Slicer offers for installing. Every callable is None where it is not available.
+    """What this Slicer offers for installing; each callable is None where it is not available.
 
-    pip_ensure(requirements, constraints) and pip_install(requirements, constraints) take pip
-    requirement strings and a constraints file path; install_torch() returns the torch module or
-    None; confirm(message) -> bool asks the user; testing: Slicer runs its tests (never install).
+    pip_ensure(requirements, constraints) and pip_install(requirements, constraints) take requirement
+    strings and a constraints file path; install_torch() returns the torch module or None;
+    confirm(message) -> bool asks the user; testing: Slicer runs its tests (never install);
+    installed: Slicer's own distributions and their versions (pinned while installing).
     """
 
     confirm: Callable[[str], bool]
-    pip_ensure: Callable[[list[str], str], object] | None = None
-    pip_install: Callable[[list[str], str], object] | None = None
-    install_torch: Callable[[], object] | None = None
+    pip_ensure: Optional[Callable[[List[str], str], object]] = None
+    pip_install: Optional[Callable[[List[str], str], object]] = None
+    install_torch: Optional[Callable[[], object]] = None
     testing: bool = False
-    installed: dict[str, str] = field(default_factory=dict)  # NEVER_INSTALL name -> installed version
+    installed: Dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class Plan:
     """What :func:`ensure` will do: pip requirements, torch through PyTorchUtils, and what it cannot do."""
 
-    pip: list[str] = field(default_factory=list)
+    pip: List[str] = field(default_factory=list)
+    upgrades: List[str] = field(default_factory=list)  # "name old -> requirement" lines
     torch: bool = False
-    cannot: list[str] = field(default_factory=list)  # one line each: why a dependency cannot be installed here
-    installer: str = ""  # "pip_ensure" or "pip_install"
+    cannot: List[str] = field(default_factory=list)  # one line each: why a dependency cannot be provided here
+    installer: str = ""
 
     @property
     def message(self) -> str:
-        """The confirmation text: what will be installed, and how."""
+        """The confirmation text: what will be installed or upgraded, and how."""
         parts = []
         if self.pip:
             parts.append(f"pip ({self.installer}): {', '.join(self.pip)}")
+        parts += [f"upgrade {line}" for line in self.upgrades]
         if self.torch:
             parts.append("PyTorch, with the PyTorch extension's installer (it picks the build for your GPU)")
-        return "MedSeg needs Python packages that are not installed yet:\n- " + "\n- ".join(parts) + \
-            "\nSlicer's own numpy and SimpleITK are kept. Install now? This can take a few minutes."
+        return "MedSeg needs Python packages that are missing or too old:\n- " + "\n- ".join(parts) + \
+            "\nSlicer's own numpy, SimpleITK, scipy and pydicom are kept. Install now? This can take a few minutes."
 
 
-def missing(features: Iterable[str], is_installed: Callable[[str], bool] | None = None) -> list[Dependency]:
-    """The dependencies of ``features`` (keys of :data:`FEATURES`) that cannot be imported, in order."""
-    is_installed = is_installed or (lambda module: importlib.util.find_spec(module) is not None)
-    out: list[Dependency] = []
-    for feature in features:
-        if feature not in FEATURES:
-            raise ValueError(f"unknown feature {feature!r}; known: {', '.join(FEATURES)}")
-        out += [d for d in FEATURES[feature] if d not in out and not is_installed(d.module)]
-    return out
-
-
-def plan(needed: list[Dependency], env: Environment) -> Plan:
+def plan(needed: List[Check], env: Environment) -> Plan:
     """Decide how to provide ``needed`` in ``env`` (pure: nothing is installed here)."""
     result = Plan(installer="pip_ensure" if env.pip_ensure else "pip_install")
     for dep in needed:
-        if dep.source == SLICER or dep.name in NEVER_INSTALL:
-            result.cannot.append(f"{dep.name} is part of Slicer and is never replaced; reinstall Slicer")
+        if dep.source == SLICER:
+            result.cannot.append(f"{dep.reason}; it is part of Slicer and is never replaced: use a Slicer whose "
+                                 f"{dep.name} matches")
         elif dep.source == PYTORCH:
             if env.install_torch is None:
-                result.cannot.append("torch comes with the PyTorch extension: install it from the Extensions "
-                                     "Manager, restart Slicer, and try again")
+                result.cannot.append(f"{dep.reason}; torch comes with the PyTorch extension: install it from the "
+                                     "Extensions Manager, restart Slicer, and try again")
             else:
                 result.torch = True
         elif dep.source == RADIOMICS:
-            result.cannot.append("pyradiomics comes with the SlicerRadiomics extension: install it from the "
-                                 "Extensions Manager and restart Slicer")
+            result.cannot.append(f"{dep.reason}; pyradiomics comes with the SlicerRadiomics extension: install it "
+                                 "from the Extensions Manager and restart Slicer")
         elif env.pip_ensure is None and env.pip_install is None:
-            result.cannot.append(f"{dep.name} is missing and this Slicer has no pip installer")
+            result.cannot.append(f"{dep.reason}, and this Slicer has no pip installer")
         else:
-            result.pip.append(dep.requirement or dep.name)
+            result.pip.append(dep.requirement)
+            if dep.installed is not None:
+                result.upgrades.append(f"{dep.name} {dep.installed} -> {dep.requirement}")
     return result
 
 
-def constraints_text(installed: dict[str, str]) -> str:
+def constraints_text(installed: Dict[str, str]) -> str:
     """pip constraints pinning Slicer's own packages at their installed versions."""
     return "".join(f"{name}=={version}\n" for name, version in sorted(installed.items()) if version)
 
 
-def ensure(features: Iterable[str], env: Environment | None = None,
-           is_installed: Callable[[str], bool] | None = None) -> None:
-    """Make every dependency of ``features`` importable, asking the user first; else :class:`DependencyError`.
+def ensure(names: Iterable[str], env: Environment | None = None,
+           loaded: Callable[[str], bool] = lambda module: module in sys.modules, **check_kwargs) -> None:
+    """Make every distribution of ``names`` usable, asking the user first; else :class:`DependencyError`.
 
-    features: keys of :data:`FEATURES` ("core", "dicom", "unet", "radiomics"). env: the
-    installers to use (default :func:`slicer_environment`). is_installed(module) -> bool: the
-    check (default: importable). Returns at once when nothing is missing.
+    names: distributions as pyproject.toml names them (``MedSegLogic.NEEDS[method]``). env: the
+    installers (default :func:`slicer_environment`). loaded(module): already imported in this
+    process (an upgrade then needs a restart). Returns at once when everything is usable.
     """
-    features = list(features)
-    needed = missing(features, is_installed)
+    names = list(names)
+    needed = missing(names, **check_kwargs)
     if not needed:
         return
     env = env or slicer_environment()
     todo = plan(needed, env)
     if todo.cannot:
         raise DependencyError("; ".join(todo.cannot))
-    names = ", ".join(d.name for d in needed)
     if env.testing:
-        raise DependencyError(f"missing {names}; packages are not installed while Slicer runs tests")
+        raise DependencyError(f"{'; '.join(d.reason for d in needed)}: not installed while Slicer runs tests")
     if not env.confirm(todo.message):
-        raise DependencyError(f"MedSeg needs {names}; installation was declined")
+        raise DependencyError(f"MedSeg needs {', '.join(d.name for d in needed)}; installation was declined")
+    stale = [d.name for d in needed if d.installed is not None and loaded(MODULES.get(_key(d.name), _key(d.name)))]
     if todo.torch and env.install_torch() is None:
         raise DependencyError("the PyTorch extension did not install torch")
     if todo.pip:
@@ -171,41 +226,26 @@ def ensure(features: Iterable[str], env: Environment | None = None,
                 f.write(constraints_text(env.installed))
             (env.pip_ensure or env.pip_install)(todo.pip, constraints)
     importlib.invalidate_caches()
-    still = missing(features, is_installed)
+    if stale:
+        raise DependencyError(f"upgraded {', '.join(stale)}, whose old version is already loaded: "
+                              "restart Slicer, then run the step again")
+    still = missing(names, **check_kwargs)
     if still:
-        raise DependencyError(f"installed, but {', '.join(d.name for d in still)} still cannot be imported; "
-                              "restart Slicer and try again")
-
-
-def _installed_versions() -> dict[str, str]:
-    versions = {}
-    for name in NEVER_INSTALL:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            pass  # bundled without pip metadata (VTK in Slicer): pip does not see it to replace it either
-    return versions
+        raise DependencyError(f"installed, but {'; '.join(d.reason for d in still)}: restart Slicer and try again")
 
 
 def slicer_environment() -> Environment:
     """The installers of the running Slicer application (imports ``slicer`` here, never at module import)."""
     import slicer
 
-    pydeps = None
-    for name in ("pydeps", "packaging"):  # slicer.pydeps (5.11+); slicer.packaging in some builds
-        try:
-            candidate = importlib.import_module(f"slicer.{name}")
-        except ImportError:
-            continue
-        if hasattr(candidate, "pip_ensure"):
-            pydeps = candidate
-            break
+    try:
+        from slicer import packaging as slicer_packaging  # Slicer 5.12
+    except ImportError:
+        slicer_packaging = None
 
     def pip_ensure(requirements, constraints):
-        from packaging.requirements import Requirement
-
-        return pydeps.pip_ensure([Requirement(r) for r in requirements], constraints=constraints,
-                                 prompt_install=False, requester="MedSeg")
+        return slicer_packaging.pip_ensure(list(requirements), constraints=constraints, prompt_install=False,
+                                           requester="MedSeg")
 
     def pip_install(requirements, constraints):
         return slicer.util.pip_install([*requirements, "--constraint", constraints])
@@ -215,10 +255,15 @@ def slicer_environment() -> Environment:
 
         return PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False)
 
-    has_torch_installer = importlib.util.find_spec("PyTorchUtils") is not None
-    testing = bool(getattr(slicer, "app", None) and slicer.app.commandOptions().testingEnabled)
+    testing = bool(slicer.app.commandOptions().testingEnabled)
+    own = {name: v for name in SLICER_OWN if (v := _version(name))}
     return Environment(confirm=lambda message: slicer.util.confirmOkCancelDisplay(message, "MedSeg"),
-                       pip_ensure=pip_ensure if pydeps else None,
-                       pip_install=pip_install if hasattr(slicer.util, "pip_install") else None,
-                       install_torch=install_torch if has_torch_installer else None,
-                       testing=testing, installed=_installed_versions())
+                       pip_ensure=pip_ensure if slicer_packaging is not None and hasattr(slicer_packaging, "pip_ensure")
+                       else None,
+                       pip_install=pip_install,
+                       install_torch=install_torch if importlib.util.find_spec("PyTorchUtils") is not None else None,
+                       testing=testing, installed=own)
+
+
+__all__ = ["Check", "Environment", "Plan", "SLICER_OWN", "check", "constraints_text", "ensure", "missing", "plan",
+           "requirements", "slicer_environment"]

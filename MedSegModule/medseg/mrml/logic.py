@@ -12,6 +12,12 @@ and puts the result back into the scene as nodes placed beside the input in the 
 Every method takes ``progress(fraction, message)`` and ``cancel`` (a ``threading.Event``); a set
 event raises :class:`~medseg.errors.Cancelled` and leaves the scene as it was. User mistakes are
 :class:`~medseg.errors.MedSegError`s with a one-line message.
+
+The long steps (:data:`medseg.mrml.compute.STEPS`) are three parts: :meth:`MedSegLogic.stepInputs`
+(nodes -> images), the step itself (:mod:`.compute`, free of Slicer) and :meth:`MedSegLogic.addOutputs`
+(results -> nodes). The methods below run the three in this process; the panel runs the middle one
+in a background process (:mod:`.background`). :attr:`MedSegLogic.NEEDS` names the Python packages
+each method needs (installed on first use by :mod:`.install`).
 """
 
 from __future__ import annotations
@@ -27,14 +33,25 @@ from ..errors import ParameterError
 from ..progress import CancelEvent, Progress, check_cancel, report, sub_progress
 from ..unet.card import installed_models as list_models  # noqa: F401  (the panel and console use it from here)
 from . import scene as S
+from .compute import DEVICES, StepInputs, StepOutputs  # noqa: F401  (DEVICES: the panel's choices)
 
 #: Display window (centre, width) in HU given to CT volumes MedSeg loads: soft tissue.
 CT_WINDOW = (40.0, 400.0)
-DEVICES = ("auto", "cpu", "cuda")
 
 
 class MedSegLogic:
     """The GUI-free logic on one MRML scene (``slicer.mrmlScene`` in Slicer, a slicer-core scene in tests)."""
+
+    #: Method -> the distributions it imports beyond Slicer's own (names as in pyproject.toml).
+    #: The JPEG decoders are asked for with DICOM loading: a compressed series needs them.
+    NEEDS = {
+        "convertDicom": ("pydicom", "pylibjpeg", "pylibjpeg-openjpeg", "pylibjpeg-libjpeg", "python-gdcm", "pynrrd"),
+        "checkHounsfield": (), "setWindow": (), "resampleVolume": (),
+        "removeTable": ("scipy",), "segmentLungs": ("scipy",), "autolabel": ("scipy", "scikit-image"),
+        "runUNet": ("scipy", "torch"), "exportRadiomics": ("pyradiomics", "pyyaml"),
+        "segmentStatistics": ("scipy",), "exportMeshes": ("scipy", "scikit-image"),
+        "saveSegmentation": (), "segmentationToLabels": (),
+    }
 
     def __init__(self, scene, app_logic=None):
         """``scene``: the vtkMRMLScene to work in. ``app_logic``: the application logic (optional; kept for callers)."""
@@ -195,7 +212,51 @@ class MedSegLogic:
         report(progress, 1.0, f"resampled to {node.GetName()}")
         return node
 
-    # --- segmentation steps ------------------------------------------------------------------------
+    # --- the long steps: nodes -> images -> compute -> nodes -------------------------------------------
+
+    def stepInputs(self, volumeNode, segmentationNode=None, segments=None) -> StepInputs:
+        """The image (and, with a segmentation, its layers on the image's grid) a long step reads."""
+        inputs = StepInputs(self._image(volumeNode), self._meta(volumeNode))
+        if segmentationNode is not None:
+            inputs.layers = self._layers(segmentationNode, volumeNode, segments)
+        return inputs
+
+    def addOutputs(self, outputs: StepOutputs, volumeNode, segmentationNode=None, tableNode=None,
+                   closedSurface=True, progress: Progress | None = None, cancel: CancelEvent = None):
+        """Put a step's outputs into the scene beside ``volumeNode``; returns the new node(s).
+
+        A cleaned volume and a segmentation: (volume node, segmentation node); a segmentation: its
+        node (warnings in its ``MedSeg.Warnings`` attribute); rows: a table node (``tableNode``
+        overwritten when given), named after ``segmentationNode``.
+        """
+        check_cancel(cancel)  # the last chance: from here every node is added, or none
+        if outputs.device:
+            report(progress, 0.9, f"ran on {outputs.device}")
+        if outputs.rows is not None:
+            node = S.rows_to_table_node(self.scene, outputs.rows, self._name(segmentationNode, outputs.name), tableNode,
+                                        reference_node=volumeNode)
+            report(progress, 1.0, f"{len(outputs.rows)} segments, {node.GetNumberOfColumns()} columns")
+            return node
+        cleaned = None
+        if outputs.cleaned is not None:
+            cleaned = S.image_to_volume_node(self.scene, outputs.cleaned, self._name(volumeNode, "cleaned"),
+                                             window=CT_WINDOW)
+            S.place_beside(self.scene, cleaned, volumeNode)
+        node = self._segmentation(outputs.labels, outputs.segments, volumeNode, outputs.name, closedSurface,
+                                  progress, None)
+        node.SetAttribute("MedSeg.Warnings", "\n".join(outputs.warnings))
+        if outputs.warnings:
+            report(progress, 1.0, "; ".join(outputs.warnings))
+        return (cleaned, node) if cleaned is not None else node
+
+    def runStep(self, step: str, volumeNode, options: dict, segmentationNode=None, segments=None, tableNode=None,
+                closedSurface=True, progress: Progress | None = None, cancel: CancelEvent = None):
+        """One of :data:`medseg.mrml.compute.STEPS` in this process: inputs, the step, the outputs in the scene."""
+        from .compute import run
+
+        inputs = self.stepInputs(volumeNode, segmentationNode, segments)
+        outputs = run(step, inputs, options, progress=sub_progress(progress, 0.0, 0.85), cancel=cancel)
+        return self.addOutputs(outputs, volumeNode, segmentationNode, tableNode, closedSurface, progress, cancel)
 
     def removeTable(self, volumeNode, force=False, closedSurface=False, progress: Progress | None = None,
                     cancel: CancelEvent = None):
@@ -206,21 +267,8 @@ class MedSegLogic:
         The cleaned volume has objects and outside air set to AIR_HU (-1024 HU); the segmentation
         holds "body" and "table-headrest" (the removed objects).
         """
-        from ..pipeline import clean
-
-        image = self._image(volumeNode)
-        result = clean(image, meta=self._meta(volumeNode), force=force, progress=sub_progress(progress, 0.0, 0.8),
-                       cancel=cancel)
-        labels = sitk.GetImageFromArray(L.compose({L.BODY.name: sitk.GetArrayViewFromImage(result.body_mask) > 0,
-                                                   L.TABLE_HEADREST.name: sitk.GetArrayViewFromImage(result.object_mask) > 0}))
-        labels.CopyInformation(image)
-        check_cancel(cancel)  # the last chance: from here both nodes are added, or neither
-        cleanedNode = S.image_to_volume_node(self.scene, result.cleaned, self._name(volumeNode, "cleaned"),
-                                             window=CT_WINDOW)
-        S.place_beside(self.scene, cleanedNode, volumeNode)
-        segmentation = self._segmentation(labels, [L.BODY, L.TABLE_HEADREST], volumeNode, "body and table", closedSurface,
-                                          progress, None)
-        return cleanedNode, segmentation
+        return self.runStep("removeTable", volumeNode, {"force": force}, closedSurface=closedSurface,
+                            progress=progress, cancel=cancel)
 
     def segmentLungs(self, volumeNode, split=True, force=False, closedSurface=True, progress: Progress | None = None,
                      cancel: CancelEvent = None):
@@ -229,13 +277,8 @@ class MedSegLogic:
         volumeNode: a CT volume in HU. split: separate right and left lungs. force: run on input
         that does not look like CT in HU. closedSurface: build 3D surfaces. progress, cancel: as for every method.
         """
-        from ..pipeline import lungs
-
-        result = lungs(self._image(volumeNode), meta=self._meta(volumeNode), split=split, force=force,
-                       progress=sub_progress(progress, 0.0, 0.85), cancel=cancel)
-        labels = result.labels
-        names = [L.SPLIT_LUNG_RIGHT, L.SPLIT_LUNG_LEFT] if split else [L.LUNG]
-        return self._segmentation(labels, names, volumeNode, "lungs", closedSurface, progress, cancel)
+        return self.runStep("segmentLungs", volumeNode, {"split": split, "force": force}, closedSurface=closedSurface,
+                            progress=progress, cancel=cancel)
 
     def autolabel(self, volumeNode, force=False, closedSurface=True, progress: Progress | None = None,
                   cancel: CancelEvent = None):
@@ -244,43 +287,21 @@ class MedSegLogic:
         volumeNode: a CT volume in HU. force: run on input that does not look like CT in HU.
         closedSurface: build 3D surfaces. progress, cancel: as for every method.
         """
-        from ..pipeline import autolabel
-
-        result = autolabel(self._image(volumeNode), meta=self._meta(volumeNode), force=force,
-                           progress=sub_progress(progress, 0.0, 0.85), cancel=cancel)
-        return self._segmentation(result.labels, result.segments, volumeNode, "auto-labels", closedSurface,
-                                  progress, cancel)
+        return self.runStep("autolabel", volumeNode, {"force": force}, closedSurface=closedSurface,
+                            progress=progress, cancel=cancel)
 
     def runUNet(self, volumeNode, model, device="auto", closedSurface=True, progress: Progress | None = None,
                 cancel: CancelEvent = None):
         """U-Net inference as a segmentation node, segments named from the model card's classes.
 
         volumeNode: the input volume. model: a shipped model's name (:func:`list_models`) or a model
-        folder (model.pt + model.json). device: "auto", "cpu" or "cuda" ("cuda:N" too).
-        closedSurface: build 3D surfaces. progress, cancel: as for every method. Warnings about the
-        input (outside the model's trained range) go in the node's ``MedSeg.Warnings`` attribute.
+        folder (model.pt + model.json). device: "auto", "cpu", "cuda" ("cuda:N" too) or "mps"; the
+        one used is reported through ``progress``. closedSurface: build 3D surfaces. progress,
+        cancel: as for every method. Warnings about the input (outside the model's trained range)
+        go in the node's ``MedSeg.Warnings`` attribute.
         """
-        if not (device in DEVICES or str(device).startswith("cuda:")):
-            raise ParameterError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
-        import warnings as _warnings
-
-        from ..pipeline import predict
-        from ..unet.card import card_labels
-
-        model_dir = list_models().get(str(model), Path(model))
-        with _warnings.catch_warnings():
-            _warnings.simplefilter("ignore")  # they are in result.warnings, shown below
-            result = predict(self._image(volumeNode), str(model_dir if model_dir.exists() else model),
-                             meta=self._meta(volumeNode), device=device, progress=sub_progress(progress, 0.0, 0.85),
-                             cancel=cancel)
-        node = self._segmentation(result.labels, card_labels(result.card), volumeNode, f"{Path(str(model)).name}",
-                                  closedSurface, progress, cancel)
-        # Inputs outside the range the model was trained on are named by the step; keep them visible.
-        warnings = [str(w) for w in result.warnings]
-        node.SetAttribute("MedSeg.Warnings", "\n".join(warnings))
-        if warnings:
-            report(progress, 1.0, "; ".join(warnings))
-        return node
+        return self.runStep("runUNet", volumeNode, {"model": str(model), "device": device},
+                            closedSurface=closedSurface, progress=progress, cancel=cancel)
 
     # --- tables and meshes ---------------------------------------------------------------------------
 
@@ -294,6 +315,12 @@ class MedSegLogic:
         check_cancel(cancel)
         return rows
 
+    def radiomicsSegments(self, segmentationNode) -> list[str] | None:
+        """The segments radiomics uses by default: all but body and table-headrest (None: all)."""
+        skip = {L.BODY.name, L.TABLE_HEADREST.name}
+        seg = segmentationNode.GetSegmentation() if segmentationNode else None
+        return [s for s in self._segments(segmentationNode, None) if seg.GetSegment(s).GetName() not in skip] or None
+
     def exportRadiomics(self, volumeNode, segmentationNode, preset="ct-default", segments=None, tableNode=None,
                         progress: Progress | None = None, cancel: CancelEvent = None):
         """pyradiomics features, one row per segment, as a table node; returns it.
@@ -303,18 +330,9 @@ class MedSegLogic:
         segments: segment IDs or names (default: every segment except body and table-headrest).
         tableNode: a table node to overwrite (default: a new one). progress, cancel: as for every method.
         """
-        if segments is None:
-            skip = {L.BODY.name, L.TABLE_HEADREST.name}
-            seg = segmentationNode.GetSegmentation() if segmentationNode else None
-            segments = [s for s in self._segments(segmentationNode, None)
-                        if seg.GetSegment(s).GetName() not in skip] or None
-        from ..measure.radiomics import extract
-
-        rows = self._rows_per_layer(extract, volumeNode, segmentationNode, segments, progress, cancel, params=preset)
-        node = S.rows_to_table_node(self.scene, rows, self._name(segmentationNode, "radiomics"), tableNode,
-                                    reference_node=volumeNode)
-        report(progress, 1.0, f"{len(rows)} segments, {node.GetNumberOfColumns()} columns")
-        return node
+        segments = self.radiomicsSegments(segmentationNode) if segments is None else segments
+        return self.runStep("exportRadiomics", volumeNode, {"preset": preset}, segmentationNode=segmentationNode,
+                            segments=segments, tableNode=tableNode, progress=progress, cancel=cancel)
 
     def segmentStatistics(self, volumeNode, segmentationNode, segments=None, tableNode=None,
                           progress: Progress | None = None, cancel: CancelEvent = None):

@@ -15,6 +15,9 @@ need ``slicer.modules`` (absent under slicer-core).
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
+from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -34,19 +37,28 @@ LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 #: Segment tag holding the label value a segment came from, so an export gives the same values back.
 LABEL_VALUE_TAG = "MedSeg.LabelValue"
 
-_CONTEXT = "Segmentation category and type - 3D Slicer General Anatomy list"
+#: MedSeg's terms (SNOMED CT codes), as Slicer's extensions ship theirs; the module loads the file into
+#: Slicer's Terminologies module, so the segment editor shows them. The table/headrest has no code.
+TERMINOLOGY_FILE = Path(__file__).resolve().parents[1] / "resources" / "terminology" / \
+    "SegmentationCategoryTypeModifier-MedSeg.term.json"
 _REGION_CONTEXT = "Anatomic codes - DICOM master list"
-_ANATOMY = "SCT^123037004^Anatomical Structure"
-#: name -> (category, type, type modifier) as SNOMED CT triplets "SCT^code^meaning".
-#: The table/headrest has no anatomical code, so it gets none.
-_TERMS = {
-    "body": (_ANATOMY, "SCT^38266002^Entire body", ""),
-    "lung": (_ANATOMY, "SCT^39607008^Lung", ""),
-    "lung-right": (_ANATOMY, "SCT^39607008^Lung", "SCT^24028007^Right"),
-    "lung-left": (_ANATOMY, "SCT^39607008^Lung", "SCT^7771000^Left"),
-    "airway": (_ANATOMY, "SCT^89187006^Airway structure", ""),
-    "bone": ("SCT^85756007^Tissue", "SCT^272673000^Bone", ""),
-}
+
+
+def _code(entry: dict) -> str:
+    return f"{entry['CodingSchemeDesignator']}^{entry['CodeValue']}^{entry['CodeMeaning']}"
+
+
+@lru_cache(maxsize=None)
+def _terms() -> dict:
+    """{segment name: (category, type, modifier)} as "SCT^code^meaning" triplets, from the .term.json."""
+    data = json.loads(TERMINOLOGY_FILE.read_text(encoding="utf-8"))
+    out = {}
+    for category in data["SegmentationCodes"]["Category"]:
+        for type_ in category["Type"]:
+            out[type_["3dSlicerLabel"]] = (_code(category), _code(type_), "")
+            for modifier in type_.get("Modifier", []):
+                out[modifier["3dSlicerLabel"]] = (_code(category), _code(type_), _code(modifier))
+    return {"context": data["SegmentationCategoryTypeContextName"], "terms": out}
 
 
 # --- volumes -------------------------------------------------------------------------------------
@@ -152,11 +164,12 @@ def volume_node_to_image(node) -> sitk.Image:
 
 def terminology(name: str) -> str | None:
     """Slicer's serialized terminology entry for an auto-label name, or None when it has no code."""
-    terms = _TERMS.get(name)
-    if terms is None:
+    terms = _terms()
+    found = terms["terms"].get(name)
+    if found is None:
         return None
-    category, type_, modifier = terms
-    return f"{_CONTEXT}~{category}~{type_}~{modifier or '^^'}~{_REGION_CONTEXT}~^^~^^"
+    category, type_, modifier = found
+    return f"{terms['context']}~{category}~{type_}~{modifier or '^^'}~{_REGION_CONTEXT}~^^~^^"
 
 
 def _oriented_image(array: np.ndarray, matrix: np.ndarray):
@@ -203,7 +216,8 @@ def labels_to_segmentation_node(scene, labels: sitk.Image, names: Sequence[Label
         segment.SetTag(LABEL_VALUE_TAG, str(label.value))
         term = terminology(label.name)
         if term:
-            segment.SetTerminology(term)
+            # What vtkSegment.SetTerminology does (Slicer 5.10+); 5.8's vtkSegment has only the tag.
+            segment.SetTag(segment.GetTerminologyEntryTagName(), term)
     if closed_surface and values:
         node.CreateClosedSurfaceRepresentation()
     return node

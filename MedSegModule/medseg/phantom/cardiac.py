@@ -24,6 +24,7 @@ from pydicom.uid import MRImageStorage
 from scipy import ndimage
 
 from ..io.atomic import atomic_output
+from ..io.dicom.compat import save_as
 from ..labels import Label
 from .base import Phantom, default_geometry, ellipse, grid_mm
 from .dicom_writer import write_ct_series
@@ -198,7 +199,7 @@ def write_mr_series(values: np.ndarray, spacing, origin, out_dir: str | os.PathL
             setattr(ds, tag, value)
         target = path.with_name(f"IM-0001-{int(ds.InstanceNumber):04d}.dcm") if rename else path
         with atomic_output(target) as tmp:
-            ds.save_as(tmp, enforce_file_format=True)
+            save_as(ds, tmp)
         if target != path:
             path.unlink()
         out.append(target)

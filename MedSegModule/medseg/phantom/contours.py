@@ -26,6 +26,7 @@ from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import UID, RTStructureSetStorage
 
 from ..io.atomic import atomic_output
+from ..io.dicom.compat import save_as
 from .dicom_writer import _uid, new_dataset
 
 POINT_LIST_PATTERN = "IM-0001-{number:04d}-{name}-manual.txt"
@@ -157,5 +158,5 @@ def write_rtstruct(path: str | os.PathLike, image_files: Sequence[str | os.PathL
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(out) as tmp:
-        ds.save_as(tmp, enforce_file_format=True)
+        save_as(ds, tmp)
     return out

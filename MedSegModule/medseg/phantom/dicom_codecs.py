@@ -8,7 +8,8 @@ Who writes what:
 - ``Dataset.compress`` with its encoder plugins: RLE Lossless (pydicom), JPEG-LS lossless
   (pyjpegls), JPEG 2000 lossless (pylibjpeg-openjpeg);
 - python-gdcm (``gdcm.ImageChangeTransferSyntax``): JPEG Lossless Process 14 (SV1 and any
-  predictor) and lossy JPEG Baseline (8-bit only, so the series must be written with 8 bits).
+  predictor) and lossy JPEG Baseline (8-bit only, so the series must be written with 8 bits);
+  also JPEG-LS and JPEG 2000 lossless where pydicom has no encoder for them (pydicom 2.4).
 
 :func:`encoder_missing` says, for a syntax, why it cannot be written here (None when it can):
 tests turn that into a visible ``pytest.skip`` reason.
@@ -29,12 +30,13 @@ from pydicom.uid import (
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
+    JPEG2000Lossless,
     JPEGBaseline8Bit,
-    JPEGLossless,
-    JPEGLosslessSV1,
+    JPEGLSLossless,
 )
 
 from ..io.atomic import atomic_output
+from ..io.dicom.compat import JPEGLossless, JPEGLosslessSV1, compress, get_encoder, save_as
 
 #: Uncompressed syntaxes pydicom writes from plain little-endian bytes.
 NATIVE_SYNTAXES = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
@@ -43,25 +45,13 @@ UNCOMPRESSED_SYNTAXES = (*NATIVE_SYNTAXES, ExplicitVRBigEndian, DeflatedExplicit
 #: Syntaxes written through python-gdcm, by the name of gdcm's TransferSyntax constant.
 GDCM_SYNTAXES = {JPEGLosslessSV1: "JPEGLosslessProcess14_1", JPEGLossless: "JPEGLosslessProcess14",
                  JPEGBaseline8Bit: "JPEGBaselineProcess1"}
+#: Syntaxes written through python-gdcm when pydicom has no encoder for them (pydicom 2.4).
+GDCM_FALLBACK_SYNTAXES = {JPEGLSLossless: "JPEGLSLossless", JPEG2000Lossless: "JPEG2000Lossless"}
 #: Syntaxes that lose information; the writer marks their files LossyImageCompression = "01".
 LOSSY_SYNTAXES = (JPEGBaseline8Bit,)
 
 
-def encoder_missing(transfer_syntax: str, bits_stored: int = 16) -> str | None:
-    """Why ``transfer_syntax`` cannot be written here for ``bits_stored`` bits, or None if it can."""
-    syntax = UID(transfer_syntax)
-    if syntax in UNCOMPRESSED_SYNTAXES:
-        return None
-    if syntax in GDCM_SYNTAXES:
-        try:
-            import gdcm  # noqa: F401
-        except ImportError:
-            return f"{syntax.name} is written through python-gdcm, which is not installed"
-        if syntax == JPEGBaseline8Bit and bits_stored > 8:
-            return "JPEG Baseline holds 8-bit samples only; write the series with bits_stored=8"
-        return None
-    from pydicom.pixels import get_encoder
-
+def _pydicom_encoder_missing(syntax: UID) -> str | None:
     try:
         encoder = get_encoder(syntax)
     except (NotImplementedError, ValueError) as exc:
@@ -71,6 +61,39 @@ def encoder_missing(transfer_syntax: str, bits_stored: int = 16) -> str | None:
             if isinstance(encoder.missing_dependencies, dict) else str(encoder.missing_dependencies)
         return f"pydicom's {syntax.name} encoder has no plugin installed ({missing})"
     return None
+
+
+def _gdcm_missing() -> str | None:
+    try:
+        import gdcm  # noqa: F401
+    except ImportError:
+        return "python-gdcm is not installed"
+    return None
+
+
+def _gdcm_syntax(syntax: UID) -> str | None:
+    """gdcm's TransferSyntax constant name when ``syntax`` is written through gdcm here, else None."""
+    if syntax in GDCM_SYNTAXES:
+        return GDCM_SYNTAXES[syntax]
+    if syntax in GDCM_FALLBACK_SYNTAXES and _pydicom_encoder_missing(syntax) and not _gdcm_missing():
+        return GDCM_FALLBACK_SYNTAXES[syntax]
+    return None
+
+
+def encoder_missing(transfer_syntax: str, bits_stored: int = 16) -> str | None:
+    """Why ``transfer_syntax`` cannot be written here for ``bits_stored`` bits, or None if it can."""
+    syntax = UID(transfer_syntax)
+    if syntax in UNCOMPRESSED_SYNTAXES:
+        return None
+    if syntax in GDCM_SYNTAXES:
+        if _gdcm_missing():
+            return f"{syntax.name} is written through python-gdcm, which is not installed"
+        if syntax == JPEGBaseline8Bit and bits_stored > 8:
+            return "JPEG Baseline holds 8-bit samples only; write the series with bits_stored=8"
+        return None
+    if _gdcm_syntax(syntax):
+        return None
+    return _pydicom_encoder_missing(syntax)
 
 
 def set_pixel_data(ds: Dataset, stored: np.ndarray, transfer_syntax: str) -> None:
@@ -85,12 +108,12 @@ def set_pixel_data(ds: Dataset, stored: np.ndarray, transfer_syntax: str) -> Non
         raise ValueError(f"cannot write {syntax.name}: {reason}")
     stored = np.ascontiguousarray(stored)
     vr = "OB" if stored.dtype.itemsize == 1 else "OW"
-    if syntax in UNCOMPRESSED_SYNTAXES or syntax in GDCM_SYNTAXES:
+    if syntax in UNCOMPRESSED_SYNTAXES or _gdcm_syntax(syntax):
         order = ">" if syntax == ExplicitVRBigEndian else "<"
         ds.PixelData = stored.astype(stored.dtype.newbyteorder(order), copy=False).tobytes()
         ds["PixelData"].VR = vr
         return
-    ds.compress(syntax, stored, generate_instance_uid=False)
+    compress(ds, syntax, stored)
 
 
 def _gdcm_change(path: Path, transfer_syntax: str) -> None:
@@ -102,7 +125,7 @@ def _gdcm_change(path: Path, transfer_syntax: str) -> None:
     if not reader.Read():
         raise ValueError(f"gdcm cannot read {path}")
     change = gdcm.ImageChangeTransferSyntax()
-    change.SetTransferSyntax(gdcm.TransferSyntax(getattr(gdcm.TransferSyntax, GDCM_SYNTAXES[transfer_syntax])))
+    change.SetTransferSyntax(gdcm.TransferSyntax(getattr(gdcm.TransferSyntax, _gdcm_syntax(UID(transfer_syntax)))))
     change.SetInput(reader.GetImage())
     if not change.Change():
         raise ValueError(f"gdcm cannot encode this image as {UID(transfer_syntax).name}")
@@ -129,11 +152,12 @@ def save_dataset(ds: Dataset, path: str | os.PathLike, transfer_syntax: str) -> 
         ds.LossyImageCompressionMethod = "ISO_10918_1"
         if ds.get("ImageType"):
             ds.ImageType = ["DERIVED", *list(ds.ImageType)[1:]]
-    if syntax in UNCOMPRESSED_SYNTAXES or syntax in GDCM_SYNTAXES:
+    via_gdcm = _gdcm_syntax(syntax)
+    if syntax in UNCOMPRESSED_SYNTAXES or via_gdcm:
         ds.file_meta.TransferSyntaxUID = syntax if syntax in UNCOMPRESSED_SYNTAXES else ExplicitVRLittleEndian
     with atomic_output(path) as tmp:
-        ds.save_as(tmp, enforce_file_format=True)
-        if syntax in GDCM_SYNTAXES:
+        save_as(ds, tmp)
+        if via_gdcm:
             _gdcm_change(Path(tmp), syntax)
     return path
 

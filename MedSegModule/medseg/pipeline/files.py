@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Iterable, Sequence, TypeVar
+from typing import Callable, Iterable, Sequence, TypeVar, Union
 
 import SimpleITK as sitk
 
@@ -23,7 +23,7 @@ from ..progress import CancelEvent, Progress, report, sub_progress
 from .steps import AutoLabelResult, CleanResult, Converted, LungsResult, autolabel, clean, convert, lungs
 
 R = TypeVar("R")
-PathLike = str | os.PathLike
+PathLike = Union[str, os.PathLike]  # evaluated at import: Slicer 5.8's Python 3.9 has no X | Y
 
 
 def check_outputs(outputs: Iterable[PathLike | None], inputs: Iterable[PathLike] = ()) -> list[Path]:

@@ -35,17 +35,23 @@ class Dist:
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` (CUDA when available, else CPU), ``cpu`` or ``cuda``/``cuda:N``."""
+    """``auto`` (CUDA, else Apple's MPS, else CPU), ``cpu``, ``cuda``/``cuda:N`` or ``mps``."""
     name = (name or "auto").lower()
+    mps = getattr(torch.backends, "mps", None)
+    has_mps = bool(mps is not None and mps.is_available())
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ParameterError("--device cuda asked, but torch sees no CUDA GPU; use --device cpu or auto")
         return torch.device(name)
+    if name == "mps":
+        if not has_mps:
+            raise ParameterError("--device mps asked, but torch sees no Apple GPU (MPS); use --device cpu or auto")
+        return torch.device("mps")
     if name == "cpu":
         return torch.device("cpu")
-    raise ParameterError(f"unknown device {name!r}; use auto, cpu or cuda")
+    raise ParameterError(f"unknown device {name!r}; use auto, cpu, cuda or mps")
 
 
 def setup(device: str = "auto") -> Dist:

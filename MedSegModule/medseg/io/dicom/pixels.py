@@ -15,11 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pydicom
-from pydicom.encaps import generate_frames
 
 from ...errors import DicomDecodeError
 from ...labels import AIR_HU, OUT_OF_FIELD_HU
 from ...progress import CancelEvent, Progress, check_cancel, report
+from .compat import generate_frames
 from .slice_header import SliceHeader
 
 #: Compressed syntaxes whose streams end with the FFD9 marker (JPEG EOI, JPEG 2000 EOC). Some
@@ -34,7 +34,7 @@ def _check_end_markers(ds: pydicom.Dataset) -> None:
     if str(syntax) not in _END_MARKER_SYNTAXES:  # not MPEG/HEVC video, whose streams end otherwise
         return
     n = int(ds.get("NumberOfFrames", 1) or 1)
-    for k, frame in enumerate(generate_frames(ds.PixelData, number_of_frames=n)):
+    for k, frame in enumerate(generate_frames(ds.PixelData, n)):
         if b"\xff\xd9" not in bytes(frame[-_END_MARKER_TAIL:]):
             raise ValueError(f"frame {k + 1}: the compressed stream is truncated (no end-of-image marker)")
 
