@@ -3,10 +3,13 @@
 The trachea is found from the top of the volume down as a round pocket of air near the midline,
 1-8 cm^2 in cross-section, that is not part of a lung-sized air region in its slice, that
 continues into the slice below, and that lies above the lungs or between them (bowel gas loops
-are round midline tubes too, but below the lungs). From it, 3-D region growing in "true air" (below
-:data:`AIRWAY_HU`; lung parenchyma is -950..-600) follows the lumen through the carina and into
-the bronchi. Emphysema can let the growing leak into parenchyma; that is caught by the grown
-volume or a slice area no airway has, and the growing retries with a stricter threshold.
+are round midline tubes too, but below the lungs). From it, 3-D region growing follows the lumen through the carina into the bronchi. The threshold
+is not fixed: the lumen of a real trachea reads -900..-960 HU (noise, beam hardening, the
+reconstruction kernel), not -1000, so the growing sweeps the threshold up from
+:data:`AIRWAY_START_HU` in :data:`AIRWAY_STEP_HU` steps and keeps the last tree before an
+explosion: a step whose tree more than doubles (:data:`EXPLOSION`), or passes the leak limits
+(the grown volume, or a slice area no airway has), has leaked into parenchyma through a wall
+the grid cannot resolve. When even the first threshold leaks (emphysema), stricter ones are tried.
 
 The airway label is the grown tree: the trachea and the bronchi as far as the work grid (about
 2 mm) resolves a lumen of true air, which is the main bronchi and the first lobar ones. Smaller
@@ -22,8 +25,12 @@ from scipy import ndimage
 
 from .ops import dilate_plane
 
-#: Air threshold (HU) of the region growing; stricter ones are tried after a leak.
-AIRWAY_HU = (-950.0, -980.0, -1000.0)
+#: The threshold sweep of the region growing (HU): start, step, and the most lenient threshold tried.
+AIRWAY_START_HU, AIRWAY_STEP_HU, AIRWAY_MAX_HU = -950.0, 25.0, -850.0
+#: Stricter thresholds (HU), tried when the first one already leaks.
+AIRWAY_STRICT_HU = (-980.0, -1000.0)
+#: A step whose tree grows by more than this factor (and by more than EXPLOSION_ML) has leaked.
+EXPLOSION, EXPLOSION_ML = 2.0, 40.0
 #: Lumen cross-section (cm^2) a trachea can have.
 TRACHEA_CM2 = (1.0, 8.0)
 #: Largest distance (mm) of the trachea's centre from the body's centre column.
@@ -106,20 +113,38 @@ def airway_tree(hu: np.ndarray, body: np.ndarray, spacing, axes, lungs: np.ndarr
     voxel_ml = float(np.prod(spacing)) / 1000.0
     px_cm2 = spacing[1] * spacing[2] / 100.0
     info = {"trachea_slice": int(k), "trachea_cm2": round(float(seed2d.sum() * px_cm2), 2)}
-    for threshold in AIRWAY_HU:
+
+    def grow(threshold: float) -> np.ndarray | None:
         air = (hu < threshold) & body
         air[k] |= seed2d & (hu[k] < -900.0)
         lab, _ = ndimage.label(air)
         ids = np.unique(lab[k][seed2d])
         ids = ids[ids > 0]
-        if ids.size == 0:
+        return np.isin(lab, ids) if ids.size else None
+
+    def leaked(tree_: np.ndarray) -> bool:
+        return tree_.sum() * voxel_ml > LEAK_ML or tree_.sum(axis=(1, 2)).max() * px_cm2 > LEAK_SLICE_CM2
+
+    best, best_t, sizes = None, None, []
+    sweep = np.arange(AIRWAY_START_HU, AIRWAY_MAX_HU + 0.5, AIRWAY_STEP_HU)
+    for threshold in sweep:
+        grown = grow(float(threshold))
+        if grown is None:
             continue
-        grown = np.isin(lab, ids)
-        volume = grown.sum() * voxel_ml
-        widest = grown.sum(axis=(1, 2)).max() * px_cm2
-        if volume <= LEAK_ML and widest <= LEAK_SLICE_CM2:
-            info.update(threshold_hu=threshold, tree_ml=round(float(volume), 1))
-            return grown, info
+        if leaked(grown) or (best is not None and grown.sum() > EXPLOSION * best.sum()
+                             and (grown.sum() - best.sum()) * voxel_ml > EXPLOSION_ML):
+            break
+        best, best_t = grown, float(threshold)
+        sizes.append((best_t, round(float(grown.sum() * voxel_ml), 1)))
+    if best is None:
+        for threshold in AIRWAY_STRICT_HU:
+            grown = grow(threshold)
+            if grown is not None and not leaked(grown):
+                best, best_t = grown, threshold
+                break
+    if best is not None:
+        info.update(threshold_hu=best_t, tree_ml=round(float(best.sum() * voxel_ml), 1), sweep_ml=sizes)
+        return best, info
     # Every threshold leaked: follow the trachea upward slice by slice from the seed, where no lung is.
     info["leaked"] = True
     current = seed2d
