@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from ...labels import LUNG, SPLIT_LUNG_LEFT, SPLIT_LUNG_RIGHT
+from ...labels import AIR_HU, LUNG, SPLIT_LUNG_LEFT, SPLIT_LUNG_RIGHT
 from ...progress import CancelEvent, Progress, check_cancel, report
 from . import ops as lo
 from .. import morphology as mo
@@ -48,6 +48,9 @@ from .split import body_axes, split_lungs
 LUNG_MAX_HU = -400.0
 #: "True gas" (HU): a core mostly below it is bowel or stomach gas.
 GAS_HU = -950.0
+#: Room air of a calibrated scanner (HU); GAS_HU and the airway's thresholds move with a scan's own
+#: room-air level (some read -925), read outside the body between these bounds.
+CALIBRATED_AIR_HU, ROOM_AIR_BOUNDS_HU = -1000.0, (-1050.0, -880.0)
 #: Fraction of a piece's core below GAS_HU above which it is gas (with vessels: GAS_FRACTION_VESSELS).
 GAS_FRACTION, GAS_FRACTION_VESSELS = 0.25, 0.5
 #: Fraction of a piece's slices' area that is enclosed holes (vessels) for it to count as textured.
@@ -61,6 +64,9 @@ OUTSIDE_FRACTION = 0.01
 MIN_ML = 1.0
 #: In-plane reach (work px) of the airway tree, beyond its wall rim, that a main lung touches.
 AIRWAY_REACH_PX = 4.0
+#: Least volume (mL) of a piece that is a lung without the airway or the field of view's top to
+#: say so (a whole lung whose trachea was not found); the air of a pharynx or sinus is far less.
+LUNG_ALONE_ML = 100.0
 #: A piece at least this fraction of the largest main lung piece is a lung on its own.
 MAIN_FRACTION = 0.2
 #: In-plane reach (mm), one slice up or down, at which a piece is attached to a main lung, and the
@@ -119,7 +125,17 @@ class LungSegmentation:
         return (r | l_) * np.uint8(LUNG.value)
 
 
-def _component_features(cand: np.ndarray, low: np.ndarray, lab: np.ndarray, n: int) -> dict[str, np.ndarray]:
+def _room_air(low: np.ndarray, body: np.ndarray) -> float:
+    """The scan's room-air level (HU): the median of the air outside the body (padding left out)."""
+    v = low[::2, ::2, ::2][~body[::2, ::2, ::2]]
+    v = v[(v < -800.0) & (v > AIR_HU + 0.5)]
+    if v.size < 100:
+        return CALIBRATED_AIR_HU
+    return float(np.clip(np.median(v), *ROOM_AIR_BOUNDS_HU))
+
+
+def _component_features(cand: np.ndarray, low: np.ndarray, lab: np.ndarray, n: int,
+                        gas_hu: float = GAS_HU) -> dict[str, np.ndarray]:
     """Per-piece size, core size, gas fraction of the core, and enclosed-hole fraction (index = label).
 
     The hole fraction (vessels) is only needed, and only computed, when a piece's gas fraction is
@@ -129,7 +145,7 @@ def _component_features(cand: np.ndarray, low: np.ndarray, lab: np.ndarray, n: i
     core = ndimage.binary_erosion(cand, lo.CROSS_2D)
     core_lab = lab[core]
     core_n = np.bincount(core_lab, minlength=n + 1)
-    gas_n = np.bincount(core_lab[low[core] < GAS_HU], minlength=n + 1)
+    gas_n = np.bincount(core_lab[low[core] < gas_hu], minlength=n + 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         gas = np.where(core_n > 0, gas_n / np.maximum(core_n, 1), np.nan)
     holes = np.full(n + 1, np.nan)
@@ -145,13 +161,16 @@ def _component_features(cand: np.ndarray, low: np.ndarray, lab: np.ndarray, n: i
     return {"size": size, "core": core_n, "gas": gas, "holes": holes}
 
 
-def _select(cand, low, body, spacing_low, cancel) -> tuple[np.ndarray, list[dict]]:
-    """The lung pieces among the candidates, and a summary of the largest pieces for reports."""
+def _select(cand, low, body, spacing_low, cancel, gas_hu: float = GAS_HU) -> tuple[np.ndarray, list[dict]]:
+    """The lung pieces among the candidates, and a summary of the largest pieces for reports.
+
+    ``gas_hu``: :data:`GAS_HU` moved with the scan's room-air level.
+    """
     lab, n = ndimage.label(cand)
     if n == 0:
         return np.zeros_like(cand), []
     check_cancel(cancel)
-    feat = _component_features(cand, low, lab, n)
+    feat = _component_features(cand, low, lab, n, gas_hu)
     # Air trapped in a skin fold or between an arm and the chest is inside a hole-filled body in
     # some slices but open to the outside in others: it touches non-body voxels over a good part
     # of itself. A lung never does (a trachea reaching an open mouth touches it at one spot).
@@ -196,7 +215,8 @@ def _thoracic(lung: np.ndarray, tree: np.ndarray, spacing_low) -> tuple[np.ndarr
     Gas in the colon can carry stool whose mottled HU passes every texture test; what it never
     has is a path to the airway. The *main* lungs are the pieces the airway tree's reach touches
     (:data:`AIRWAY_REACH_PX`); without a trachea in the volume (it starts below the carina), the
-    pieces that reach the volume's top slice, as lungs cut by the field of view do. Pieces at
+    pieces that reach the volume's top slice, as lungs cut by the field of view do; failing both,
+    the largest piece when it holds at least :data:`LUNG_ALONE_ML`, else no lung. Pieces at
     least :data:`MAIN_FRACTION` of the largest main one are lungs on their own (a lung whose
     bronchus the grid did not resolve). Any other piece must be attached to a main lung: at least
     :data:`ATTACH_SHARE` of it within :data:`ATTACH_MM` in-plane one slice up or down (a lung base
@@ -223,9 +243,13 @@ def _thoracic(lung: np.ndarray, tree: np.ndarray, spacing_low) -> tuple[np.ndarr
         main[np.unique(lab[-1][lung[-1]])] = True
         main[0] = False
         info["main_by"] = "top slice" if main.any() else None
-    if not main.any():
+    if not main.any() and ml.max() >= LUNG_ALONE_ML:
         main[int(np.argmax(ml))] = True
         info["main_by"] = "largest piece"
+    if not main.any():
+        info["dropped_ml"] = sorted((round(float(v), 2) for v in ml[1:]), reverse=True)[:12]
+        info["dropped_total_ml"] = round(float(ml.sum()), 2)
+        return np.zeros_like(lung), info
     main |= ml >= MAIN_FRACTION * ml[main].max()
     main[0] = False
     for _ in range(2):  # a piece attached to an attached piece is attached too
@@ -326,6 +350,19 @@ def _peel_slice_faces(mask: np.ndarray, hu: np.ndarray, below_hu, passes: int = 
     return mask
 
 
+def _main_pieces(tree: np.ndarray, share: float = 0.1) -> np.ndarray:
+    """``tree`` without its specks: 26-connected pieces under ``share`` of the largest (the edge
+    redraw can leave a voxel or two of a lumen's rim apart from the tree)."""
+    lab, n = ndimage.label(tree, structure=np.ones((3, 3, 3), dtype=bool))
+    if n <= 1:
+        return tree
+    sizes = np.bincount(lab.ravel())
+    sizes[0] = 0
+    keep = sizes >= share * sizes.max()
+    keep[0] = False
+    return keep[lab]
+
+
 def _full_resolution(hu, f, box, right_b, left_b, airway_b, axes, edge_b: np.ndarray):
     """Right, left and airway masks on the full grid, redrawn at their boundaries (:func:`lung_ops.refine`).
 
@@ -350,6 +387,8 @@ def _full_resolution(hu, f, box, right_b, left_b, airway_b, axes, edge_b: np.nda
     ia = np.flatnonzero(a)  # the airway is small: test only its voxels
     rf, lf, af = r.reshape(-1), left_s.reshape(-1), a.reshape(-1)
     af[ia[(rf[ia] | lf[ia]) & (sub_hu.reshape(-1)[ia] >= AIRWAY_EDGE_HU)]] = False
+    a = _main_pieces(a)
+    af = a.reshape(-1)
     ia = ia[af[ia]]
     rf[ia] = False
     lf[ia] = False
@@ -398,15 +437,17 @@ def segment_lungs(hu: np.ndarray, spacing, body: np.ndarray | None = None, progr
     off = (box[0].start, box[1].start, box[2].start)
     low_b, body_b, cand = low[box], body_low[box], cand_all[box]
     axes_b = axes.shifted(off)
-    lung_low, pieces = _select(cand, low_b, body_b, spacing_low, cancel)
+    air_hu = _room_air(low, body_low)
+    gas_hu = GAS_HU + (air_hu - CALIBRATED_AIR_HU)
+    lung_low, pieces = _select(cand, low_b, body_b, spacing_low, cancel, gas_hu)
     report(progress, 0.35, "airway")
     # The trachea is sought only above or between lungs; once it and the bronchi are out, the
     # pieces are chosen again, as the airway no longer joins them.
-    tree, airway_info = airway_tree(low_b, body_b, spacing_low, axes_b, lung_low)
+    tree, airway_info = airway_tree(low_b, body_b, spacing_low, axes_b, lung_low, air_hu)
     rim = tree
     if tree.any():
         rim = with_wall_rim(tree, low_b, body_b)  # the lumen's blurred edge is neither lung nor airway
-        lung_low, pieces = _select(cand & ~rim, low_b, body_b, spacing_low, cancel)
+        lung_low, pieces = _select(cand & ~rim, low_b, body_b, spacing_low, cancel, gas_hu)
     lung_low, thorax_info = _thoracic(lung_low & ~rim, tree, spacing_low)
     edge_b, edge_info = _edge_map(low_b, lung_low, body_b, spacing_low)
     lung_low = _add_dense(lung_low, low_b, body_b & ~rim, spacing_low, edge_b)
@@ -427,7 +468,7 @@ def segment_lungs(hu: np.ndarray, spacing, body: np.ndarray | None = None, progr
     voxel_ml = float(np.prod(spacing)) / 1000.0
     stats = {
         "work_factor": f, "work_spacing_mm": spacing_low, "airway": airway_info, "pieces": pieces,
-        "thorax": thorax_info, **edge_info,
+        "thorax": thorax_info, **edge_info, "room_air_hu": round(air_hu, 1),
         "split": split_info, "right_ml": round(float(right.sum() * voxel_ml), 2),
         "left_ml": round(float(left.sum() * voxel_ml), 2), "airway_ml": round(float(airway.sum() * voxel_ml), 2),
         "seconds": round(time.perf_counter() - t0, 3),
