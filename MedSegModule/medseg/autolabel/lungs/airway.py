@@ -9,7 +9,8 @@ reconstruction kernel), not -1000, so the growing sweeps the threshold up from
 :data:`AIRWAY_START_HU` above the scan's room air in :data:`AIRWAY_STEP_HU` steps and keeps the last tree before an
 explosion: a step whose tree more than doubles (:data:`EXPLOSION`), or passes the leak limits
 (the grown volume, or a slice area no airway has), has leaked into parenchyma through a wall
-the grid cannot resolve. When even the first threshold leaks (emphysema), stricter ones are tried.
+the grid cannot resolve; and the sweep stops :data:`PARENCHYMA_MARGIN_HU` below the lung's own
+median HU. When even the first threshold leaks (emphysema), stricter ones are tried.
 
 The airway label is the grown tree: the trachea and the bronchi as far as the work grid (about
 2 mm) resolves a lumen of true air, which is the main bronchi and the first lobar ones. Smaller
@@ -32,6 +33,9 @@ AIRWAY_START_HU, AIRWAY_STEP_HU, AIRWAY_MAX_HU = 50.0, 25.0, 150.0
 AIRWAY_STRICT_HU = (20.0, 0.0)
 #: A trachea's lumen lies below this (HU above room air).
 LUMEN_HU = 100.0
+#: The sweep stays this far (HU) below the lung parenchyma's median: near it, the growing creeps
+#: into the lung through every partial-volume wall without ever exploding.
+PARENCHYMA_MARGIN_HU = 50.0
 #: A step whose tree grows by more than this factor (and by more than EXPLOSION_ML) has leaked.
 EXPLOSION, EXPLOSION_ML = 2.0, 40.0
 #: Lumen cross-section (cm^2) a trachea can have.
@@ -131,7 +135,12 @@ def airway_tree(hu: np.ndarray, body: np.ndarray, spacing, axes, lungs: np.ndarr
         return tree_.sum() * voxel_ml > LEAK_ML or tree_.sum(axis=(1, 2)).max() * px_cm2 > LEAK_SLICE_CM2
 
     best, best_t, sizes = None, None, []
+    core = ndimage.binary_erosion(lungs)
+    top = air_hu + AIRWAY_MAX_HU
+    if core.any():
+        top = min(top, float(np.median(hu[core])) - PARENCHYMA_MARGIN_HU)
     sweep = air_hu + np.arange(AIRWAY_START_HU, AIRWAY_MAX_HU + 0.5, AIRWAY_STEP_HU)
+    sweep = sweep[sweep <= top]
     for threshold in sweep:
         grown = grow(float(threshold))
         if grown is None:
