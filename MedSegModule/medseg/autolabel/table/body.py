@@ -27,12 +27,18 @@ import numpy as np
 from ...progress import CancelEvent, Progress, check_cancel, report
 from .. import morphology as mo
 from .hu_classes import air_level, air_threshold, foam_level, foam_objects, kmeans_hu
-from .objects import assign_residue, classify_cores, components, settle_contact
+from .objects import assign_residue, classify_cores, components, rejoin_small_anatomy, settle_contact
 
 #: Pixel size (mm) of the reduced grid the components are found on.
 WORK_MM = 2.0
 #: Opening radius (mm): structures thinner than twice this are thin (shells, bridges, blankets).
 OPEN_MM = 4.0
+#: In-plane closing radius (mm) of the patient's outline that closes narrow openings (nostrils,
+#: the ear canal) and so encloses the thin anatomy behind them.
+ENCLOSE_MM = 8.0
+#: How far (mm) a shell pressed flat on the skin is followed from where it leaves the skin: half
+#: the widest contact of a head on its headrest, far short of the way round a skull to the brow.
+CONTACT_REACH_MM = 40.0
 
 
 @dataclass
@@ -65,20 +71,32 @@ def _reduced_masks(low: np.ndarray, spacing_low, threshold: float, cancel: Cance
     lap("opening")
     lab, comps = components(core, low, spacing_low)
     classify_cores(comps)
-    patient_ids = np.zeros(len(comps) + 1, dtype=bool)
-    for c in comps:
-        patient_ids[c.label] = c.patient
-    patient_core = patient_ids[lab] & core
+
+    def patient_of(comps_):
+        ids = np.zeros(len(comps_) + 1, dtype=bool)
+        for c in comps_:
+            ids[c.label] = c.patient
+        return ids[lab] & core
+
+    # In-plane reach is enough to tell skin edges from shells, and far cheaper than a 3D ball.
+    reach_se = (OPEN_MM + max(spacing_low[1:]), (mo.IN_PLANE_Z, *spacing_low[1:]))
+    patient_core = patient_of(comps)
+    if any(not c.patient for c in comps):
+        rejoin_small_anatomy(comps, lab, mo.dilate(patient_core, *reach_se))
+        patient_core = patient_of(comps)
     object_core = core & ~patient_core
     check_cancel(cancel)
     lap("components")
-    # In-plane reach is enough to tell skin edges from shells, and far cheaper than a 3D ball.
-    reach = mo.dilate(patient_core, OPEN_MM + max(spacing_low[1:]), (mo.IN_PLANE_Z, *spacing_low[1:]))
+    reach = mo.dilate(patient_core, *reach_se)
+    disc = (mo.IN_PLANE_Z, *spacing_low[1:])
+    enclosed = mo.fill_holes_per_slice(mo.erode(mo.dilate(patient_core, ENCLOSE_MM, disc), ENCLOSE_MM, disc))
     thin_patient, thin_object = assign_residue(fg & ~core, patient_core, object_core, reach, low,
-                                               float(np.prod(spacing_low)) / 1000.0)
+                                               float(np.prod(spacing_low)) / 1000.0, enclosed)
     lap("thin parts")
     steps = int(np.ceil(OPEN_MM / min(spacing_low[1:])))
-    patient, objects = settle_contact(patient_core | thin_patient, object_core | thin_object, low, steps)
+    reach = int(np.ceil(CONTACT_REACH_MM / min(spacing_low[1:])))
+    patient, objects = settle_contact(patient_core | thin_patient, object_core | thin_object, low, steps,
+                                      reach_steps=reach)
     lap("contact")
     return patient, objects, comps
 
