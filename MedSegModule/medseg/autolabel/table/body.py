@@ -12,7 +12,8 @@ The steps (the headrest seed's method, made to survive the traps of real scans):
    the skin by HU (shell versus skin);
 5. fill the body's holes per axial slice (lungs, bowel gas) and add foam connected to objects;
 6. enlarge both masks to the full grid, redrawing their edges from the full-resolution HU, so
-   the reduction costs no accuracy where the masks end.
+   the reduction costs no accuracy where the masks end; add the faint sheets (a couch top's
+   1 mm skins) that no threshold sees but that stand far above the air's noise.
 
 Arrays are (z, y, x) in HU, axis 0 the axial slice axis; spacing is (z, y, x) mm.
 """
@@ -26,7 +27,7 @@ import numpy as np
 
 from ...progress import CancelEvent, Progress, check_cancel, report
 from .. import morphology as mo
-from .hu_classes import air_level, air_threshold, foam_level, foam_objects, kmeans_hu
+from .hu_classes import air_level, air_threshold, faint_objects, foam_level, foam_objects, kmeans_hu
 from .objects import assign_residue, classify_cores, components, rejoin_small_anatomy, settle_contact
 
 #: Pixel size (mm) of the reduced grid the components are found on.
@@ -143,6 +144,7 @@ def body_and_objects(hu: np.ndarray, spacing, k: int = 4, progress: Progress | N
     # at their edge: at full resolution the blur halo of a bright shell reaches the HU of foam,
     # and a halo is not an object.
     objects[full_box] = mo.refine_up(object_low, crop, threshold, f, allowed_low=~body_low) & ~body[full_box]
+    objects[full_box] |= faint_objects(crop, body[full_box], objects[full_box], air, spacing)
     lap("full resolution")
     report(progress, 1.0, "body and objects found")
     stats = {

@@ -34,6 +34,8 @@ SHELL_HU = (200.0, 900.0)
 ANATOMY_MIN_THICKNESS_MM = 15.0
 #: Largest flat tissue core (mL) beside the patient that is anatomy the opening cut off (nose, ear).
 SMALL_ANATOMY_ML = 5.0
+#: Share of a small, not dense residue that must lie beside the patient for it to be anatomy.
+SMALL_NEAR_SHARE = 0.4
 #: A thin residue under this volume (mL) lying wholly beside the patient is the skin's fringe.
 FRINGE_MAX_ML = 0.1
 #: A thin residue this large (mL) with a dense core is a shell, not a finger (a finger is 2-5 mL).
@@ -154,17 +156,18 @@ def classify_cores(comps: list[Component]) -> list[Component]:
 
 
 def rejoin_small_anatomy(comps: list[Component], lab: np.ndarray, reach: np.ndarray) -> list[Component]:
-    """Patient again: flat anatomy-like cores under :data:`SMALL_ANATOMY_ML` that lie within ``reach``.
+    """Patient again: object cores under :data:`SMALL_ANATOMY_ML`, not dense, that lie within ``reach``.
 
     The opening cuts the tip of a nose, an auricle or a finger off the head or hand: a small
-    piece of tissue with the HU spread of anatomy, flat in-plane, right beside the patient. A
-    table edge or a headrest's junction is flat too, but long, and not beside the patient.
+    piece of tissue right beside the patient, flat in-plane, and on a coarse grid so blurred by
+    partial volume that much of it reads below the tissue band. A table edge or a headrest's
+    junction is flat too, but long and not beside the patient; a shell's piece is dense.
     ``reach`` is the patient core dilated by the opening radius; ``lab`` the core labels.
     """
     near = np.bincount(lab[reach], minlength=len(comps) + 1) > 0
     for c in comps:
-        if not c.patient and c.why.startswith("flat") and c.volume_ml < SMALL_ANATOMY_ML and near[c.label]:
-            c.patient, c.why = True, f"small tissue piece ({c.volume_ml:.1f} mL) beside the patient"
+        if not c.patient and c.volume_ml < SMALL_ANATOMY_ML and c.mean_hu < SHELL_HU[0] and near[c.label]:
+            c.patient, c.why = True, f"small piece ({c.volume_ml:.1f} mL) beside the patient"
     return comps
 
 
@@ -207,7 +210,10 @@ def assign_residue(residue: np.ndarray, patient_core: np.ndarray, object_core: n
     # voxel half air, half skin reads below the tissue band): left to the objects, it would seed
     # the contact rule below on a bare brow.
     fringe = (near >= total) & (total * voxel_ml < FRINGE_MAX_ML)
-    is_patient = (((near >= half) & (tissue >= half)) | fringe) & (touch_obj == 0) & ~sheet
+    # An auricle on a 3 mm grid: small, not dense, mostly beside the head, and so blurred that
+    # half of it reads below the tissue band.
+    small = (total * voxel_ml < SMALL_ANATOMY_ML) & (dense < 0.1 * total) & (near >= SMALL_NEAR_SHARE * total)
+    is_patient = (((near >= half) & (tissue >= half)) | fringe | small) & (touch_obj == 0) & ~sheet
     is_patient[0] = False
     keep = is_patient[lab]
     return keep & residue, ~keep & residue
