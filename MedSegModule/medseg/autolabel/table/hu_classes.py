@@ -124,7 +124,7 @@ def foam_objects(hu: np.ndarray, objects: np.ndarray, body: np.ndarray, threshol
 #: Faint objects (full resolution): a voxel this many noise sigmas above room air (and above
 #: FAINT_FLOOR_HU) outside the body, in a component of at least FAINT_MIN_ML, is part of an object.
 FAINT_SIGMA, FAINT_FLOOR_HU, FAINT_MIN_ML = 8.0, -850.0, 2.0
-#: Margin (mm, in-plane) around the body left out: the skin's own blur halo.
+#: Margin (mm, in-plane; at least 1.5 voxels) around the body left out: the skin's own blur halo.
 FAINT_BODY_MARGIN_MM = 3.0
 
 
@@ -146,7 +146,8 @@ def faint_objects(hu: np.ndarray, body: np.ndarray, objects: np.ndarray, air: tu
         return np.zeros_like(body)
     sigma = max(float(1.4826 * np.median(np.abs(v - np.median(v)))), 1.0)
     level = max(float(np.median(v)) + FAINT_SIGMA * sigma, FAINT_FLOOR_HU)
-    halo = dilate(body | objects, FAINT_BODY_MARGIN_MM, (IN_PLANE_Z, float(spacing[1]), float(spacing[2])))
+    margin = max(FAINT_BODY_MARGIN_MM, 1.5 * max(float(spacing[1]), float(spacing[2])))  # at least a voxel
+    halo = dilate(body | objects, margin, (IN_PLANE_Z, float(spacing[1]), float(spacing[2])))
     candidate = (hu > level) & ~halo
     lab, n = ndimage.label(candidate, structure=np.ones((3, 3, 3), dtype=bool))
     if n == 0:
