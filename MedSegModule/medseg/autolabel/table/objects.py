@@ -196,6 +196,7 @@ def assign_residue(residue: np.ndarray, patient_core: np.ndarray, object_core: n
     flat = lab.ravel()[idx]
     total = np.bincount(flat, minlength=n + 1)
     near = np.bincount(flat, weights=reach.ravel()[idx].astype(np.float64), minlength=n + 1)
+    inside = np.zeros(n + 1)
     if enclosed is not None:
         inside = np.bincount(flat, weights=enclosed.ravel()[idx].astype(np.float64), minlength=n + 1)
         near = np.maximum(near, inside)
@@ -213,6 +214,8 @@ def assign_residue(residue: np.ndarray, patient_core: np.ndarray, object_core: n
     # An auricle on a 3 mm grid: small, not dense, mostly beside the head, and so blurred that
     # half of it reads below the tissue band.
     small = (total * voxel_ml < SMALL_ANATOMY_ML) & (dense < 0.1 * total) & (near >= SMALL_NEAR_SHARE * total)
+    # Bone at the end of an ear canal is thin and dense, but lies within the closed outline.
+    small |= (total * voxel_ml < SMALL_ANATOMY_ML) & (inside >= 0.8 * total)
     is_patient = (((near >= half) & (tissue >= half)) | fringe | small) & (touch_obj == 0) & ~sheet
     is_patient[0] = False
     keep = is_patient[lab]
