@@ -37,7 +37,8 @@ class Label:
 
 
 BODY = Label(1, "body", (177, 122, 101))
-TABLE_HEADREST = Label(2, "table-headrest", (128, 128, 128))
+#: Saturated magenta: removed objects must stand out on a grey CT (no anatomy label is magenta).
+TABLE_HEADREST = Label(2, "table-headrest", (255, 0, 255))
 LUNG_RIGHT = Label(3, "lung-right", (128, 174, 128))
 LUNG_LEFT = Label(4, "lung-left", (111, 184, 210))
 AIRWAY = Label(5, "airway", (216, 101, 79))

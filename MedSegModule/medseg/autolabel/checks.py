@@ -6,6 +6,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import NotCTError
+from ..io.hu_check import inspect_values
+from ..labels import OUT_OF_FIELD_HU
 
 #: HU at or below which a voxel counts as air for the plausibility check.
 AIR_MAX_HU = -900.0
@@ -15,12 +17,22 @@ MIN_AIR_FRACTION = 0.01
 
 
 def looks_like_hu(array: np.ndarray) -> bool:
-    """Whether values look like CT HU: some air near -1000 HU and nothing far below the CT range."""
-    sample = np.asarray(array).ravel()[:: max(1, np.asarray(array).size // 1_000_000)]
-    if sample.size == 0:
+    """Whether values look like CT HU, judged robustly: an air mode near -1000 HU, at least
+    :data:`MIN_AIR_FRACTION` of the (non-padding) values at or below -900 HU, and a 1st percentile
+    inside the CT range.
+
+    Robust on purpose: some scanners and reconstructions put part of the air at -1200 HU and
+    lower, and one filled corner (-2048 outside the field of view) is padding, not a measurement;
+    neither says the values are not HU. The minimum is never used.
+    """
+    check = inspect_values(array)
+    if check.verdict != "hu":
         return False
-    air = np.count_nonzero(sample <= AIR_MAX_HU) / sample.size
-    return air >= MIN_AIR_FRACTION and float(sample.min()) >= -1100.0
+    sample = np.asarray(array).ravel()[:: max(1, np.asarray(array).size // 1_000_000)]
+    if check.padding_value is not None:
+        sample = sample[sample != check.padding_value]  # padding is no evidence of air
+    air = np.count_nonzero(sample <= AIR_MAX_HU) / max(sample.size, 1)
+    return air >= MIN_AIR_FRACTION and check.percentiles[1] >= OUT_OF_FIELD_HU
 
 
 def require_ct(image: sitk.Image, meta: dict | None, force: bool = False, step: str = "clean") -> None:

@@ -43,19 +43,48 @@ def _label_values(text: str | None) -> list[int] | None:
         raise ParameterError(f"--labels takes comma-separated label values, such as 3,4 (got {text!r})") from None
 
 
+def _rescale(args: argparse.Namespace) -> dict:
+    """The rescale override options, as the loader's keyword arguments."""
+    return {"rescale_slope": getattr(args, "rescale_slope", None),
+            "rescale_intercept": getattr(args, "rescale_intercept", None)}
+
+
 def _num(value, digits: int) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
 # --- input ---------------------------------------------------------------------------------------
 
-def cmd_info(args: argparse.Namespace) -> int:
-    from ..io import discover
+def _say_hu_check(check: dict | None) -> None:
+    if check:
+        what = {"hu": "values look like HU", "offset": "values cannot be HU; convert corrects them by -1024",
+                "unclear": "values do not look like HU; not corrected"}[check["verdict"]]
+        p = check["percentiles"]
+        spread = f"; percentiles 1/50/99: {p['p1']:g}/{p['p50']:g}/{p['p99']:g}" if p else ""
+        say(f"    HU check: {what} ({check['evidence']}{spread})")
 
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from ..io import discover, is_volume_file
+    from ..io.loader import series_hu_check, volume_summary
+
+    if Path(args.input).is_file() and is_volume_file(args.input):
+        summary = volume_summary(args.input)
+        if args.json:
+            print(json.dumps({"input": str(args.input), "volume": summary}, indent=2))
+            return 0
+        say(f"{args.input}: volume file, {'x'.join(map(str, summary['size']))} voxels, spacing "
+            f"{' x '.join(f'{v:.4g}' for v in summary['spacing'])} mm, {summary['pixel_type']}")
+        _say_hu_check(summary["hu_check"])
+        for w in summary["warnings"]:
+            say(f"    warning: {w}")
+        return 0
     with progress_bar("reading headers") as progress:
         found = discover(args.input, progress=progress)
     listing = {"input": str(args.input), "series": [s.summary() for s in found.series],
                "skipped": [{"file": str(p), "reason": r} for p, r in found.skipped]}
+    for s, summary in zip(found.series, listing["series"]):
+        summary["hu_check"] = series_hu_check(s)
     if len(found.series) > 1:
         listing["chosen"] = found.series[0].uid
     if args.json:
@@ -71,6 +100,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         if s.get("resampled_size"):
             say(f"    convert resamples it to {'x'.join(map(str, s['resampled_size']))}, spacing "
                 f"{' x '.join(f'{v:.4g}' for v in s['resampled_spacing'])} mm (--no-resample keeps the slices)")
+        _say_hu_check(s.get("hu_check"))
         for w in s["warnings"]:
             say(f"    warning: {w}")
     for line in found.skipped_summary():
@@ -85,7 +115,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     with progress_bar("converting") as progress:
         result = convert_to_file(args.input, args.output, series=args.series, resample=not args.no_resample,
-                                 progress=progress)
+                                 progress=progress, **_rescale(args))
     for w in result.meta["warnings"]:
         warn(w)
     img = result.image
@@ -120,7 +150,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
     with progress_bar("clean") as progress:
         result = clean_to_files(args.input, args.output, body_mask=args.body_mask, object_mask=args.object_mask,
                                 series=args.series, force=args.force, resample=not args.no_resample,
-                                progress=progress)
+                                progress=progress, **_rescale(args))
     for w in result.stats.get("warnings", []):
         warn(w)
     body = int(sitk.GetArrayViewFromImage(result.body_mask).sum())
@@ -139,7 +169,10 @@ def cmd_lungs(args: argparse.Namespace) -> int:
 
     with progress_bar("lungs") as progress:
         result = lungs_to_file(args.input, args.output, split=args.split, roi=args.roi, series=args.series,
-                               force=args.force, resample=not args.no_resample, progress=progress)
+                               force=args.force, resample=not args.no_resample, progress=progress,
+                               **_rescale(args))
+    for w in result.stats.get("warnings", []):
+        warn(w)
     names = name_map([SPLIT_LUNG_RIGHT, SPLIT_LUNG_LEFT] if args.split else [LUNG])
     counts = _label_counts(result.labels)
     say(f"wrote {args.output}: " + ", ".join(f"{names.get(v, v)} {n} voxels" for v, n in counts.items()))
@@ -153,7 +186,9 @@ def cmd_autolabel(args: argparse.Namespace) -> int:
 
     with progress_bar("autolabel") as progress:
         result = autolabel_to_file(args.input, args.output, series=args.series, force=args.force,
-                                   resample=not args.no_resample, progress=progress)
+                                   resample=not args.no_resample, progress=progress, **_rescale(args))
+    for w in result.stats.get("warnings", []):
+        warn(w)
     counts = _label_counts(result.labels)
     say(f"wrote {args.output}")
     for lab in result.segments:

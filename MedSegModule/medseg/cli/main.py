@@ -16,11 +16,18 @@ from . import commands as c
 
 # --- parser ----------------------------------------------------------------------------------------
 
-def add_input_options(p: argparse.ArgumentParser, force: bool = True) -> None:
-    """Options every command that loads a study shares; ``force`` for those that need CT in HU."""
+def add_input_options(p: argparse.ArgumentParser, force: bool = True, rescale: bool = True) -> None:
+    """Options every command that loads a study shares; ``force`` for those that need CT in HU,
+    ``rescale`` for those that pass a rescale override on to the loader."""
     p.add_argument("--series", metavar="UID", help="series to use (default: the largest CT series)")
     p.add_argument("--no-resample", action="store_true",
                    help="keep tilted or unevenly spaced slices as they are (default: resample onto a regular grid)")
+    if rescale:
+        p.add_argument("--rescale-intercept", type=float, metavar="V", default=None,
+                       help="use V as the rescale intercept instead of the header's (default: the header's; CT whose "
+                            "stored values cannot be HU, air stored at 0, is corrected by -1024 with a warning)")
+        p.add_argument("--rescale-slope", type=float, metavar="S", default=None,
+                       help="use S as the rescale slope instead of the header's (default: the header's)")
     if force:
         p.add_argument("--force", action="store_true", help="run on input that does not look like CT in HU")
 
@@ -35,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    p = add("info", "list the series found: UID, modality, slices, size, spacing, warnings", c.cmd_info)
+    p = add("info", "list the series found: UID, modality, slices, size, spacing, warnings, and whether the "
+                    "values can be HU", c.cmd_info)
     p.add_argument("input", help="DICOM folder or file, or a volume file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -100,14 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes (0 = one per CPU)")
     p.add_argument("--diagnostics", action="store_true", help="add pyradiomics' diagnostics_* columns")
     p.add_argument("--resample-labels", action="store_true", help="resample LABELS onto IMAGE's grid when they differ")
-    add_input_options(p, force=False)
+    add_input_options(p, force=False, rescale=False)
 
     p = add("stats", "volume and HU statistics per segment (like Slicer's Segment Statistics)", c.cmd_stats)
     p.add_argument("image", help="DICOM folder/file or volume (HU)")
     p.add_argument("labels", help="label image")
     p.add_argument("-o", "--output", required=True, help="OUT.csv or OUT.json")
     p.add_argument("--resample-labels", action="store_true", help="resample LABELS onto IMAGE's grid when they differ")
-    add_input_options(p, force=False)
+    add_input_options(p, force=False, rescale=False)
 
     p = add("mesh", "one surface per segment (marching cubes), with area and enclosed volume", c.cmd_mesh)
     p.add_argument("labels", help="label image (.seg.nrrd, .nrrd, .nii.gz, .mha)")
@@ -130,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-radiomics", action="store_true", help="skip radiomics")
     p.add_argument("--no-meshes", action="store_true", help="skip surface meshes")
     p.add_argument("--no-dicom-seg", action="store_true", help="skip the DICOM SEG output")
-    add_input_options(p)
+    add_input_options(p, rescale=False)
 
     p = add("demo", "make a phantom study and run the pipeline on it", c.cmd_demo)
     p.add_argument("-o", "--output", default="out/demo", help="output folder (default: out/demo)")

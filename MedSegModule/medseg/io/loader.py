@@ -9,17 +9,20 @@ spacing, missing slices, gantry tilt) are resampled onto a regular grid by defau
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 from pydicom.multival import MultiValue
 
-from ..labels import AIR_HU
+from ..errors import ParameterError
+from ..labels import AIR_HU, OUT_OF_FIELD_HU
 from ..progress import CancelEvent, Progress, sub_progress
 from .dicom.discover import Series, choose_series, discover
 from .dicom.pixels import decode_file, decode_series
 from .dicom.regularize import describe, regularize
+from .hu_check import inspect_values, warning_for
 from .volumes import is_volume_file, read_volume
 
 
@@ -113,18 +116,64 @@ def _irregular_notes(series: Series, resample: bool) -> list[str]:
     return notes
 
 
+def _checked_rescale(slope: float | None, intercept: float | None) -> None:
+    for name, value in (("--rescale-slope", slope), ("--rescale-intercept", intercept)):
+        if value is not None and not np.isfinite(value):
+            raise ParameterError(f"{name} must be a finite number, got {value}")
+    if slope is not None and slope == 0:
+        raise ParameterError("--rescale-slope must not be 0")
+
+
+def hu_sanity(array: np.ndarray, meta: dict, intercept: float | None = None, override: bool = False) -> np.ndarray:
+    """Judge CT values by their histogram (:mod:`.hu_check`) and correct a clear +1024 offset.
+
+    Records the finding in ``meta["hu_check"]`` (verdict, evidence, air/tissue modes, percentiles
+    of the values before any correction) and one warning when the values are not HU. The
+    correction (-1024) is applied only for the verdict "offset" and never when the user set the
+    rescale (``override``). Values kept although they are not HU make ``meta["is_hu"]`` None, so
+    the steps that need HU look at the values themselves (and refuse them unless forced). Returns the (possibly corrected) array.
+    """
+    check = inspect_values(array, intercept)
+    corrected = check.verdict == "offset" and not override
+    meta["hu_check"] = {**check.as_meta(), "corrected": corrected, "rescale_override": override}
+    note = warning_for(check, corrected)
+    if note:
+        meta["warnings"].append(note)
+    if corrected:
+        array = array + np.asarray(check.shift, dtype=array.dtype)
+        array[array < OUT_OF_FIELD_HU] = AIR_HU
+    elif check.verdict != "hu":
+        meta["is_hu"] = None
+    return array
+
+
 def load_series(series: Series, resample: bool = True, progress: Progress | None = None,
-                cancel: CancelEvent = None) -> tuple[sitk.Image, dict]:
+                cancel: CancelEvent = None, rescale_slope: float | None = None,
+                rescale_intercept: float | None = None) -> tuple[sitk.Image, dict]:
     """Decode one discovered series into a SimpleITK image (HU for CT) with LPS geometry.
 
     An irregular stack (uneven spacing, missing slices, gantry tilt) is resampled onto a regular
     grid when ``resample`` is true (the default), else kept slice for slice with the median step.
+    ``rescale_slope``/``rescale_intercept`` replace the headers' values (each on its own; None
+    keeps the header's). CT values then go through :func:`hu_sanity`.
     """
+    _checked_rescale(rescale_slope, rescale_intercept)
     g = series.geometry
     regular = resample and g.irregular
-    array, facts = decode_series(series.slices, series.is_ct, cancel=cancel,
+    override = rescale_slope is not None or rescale_intercept is not None
+    slices = series.slices
+    if override:
+        slices = [replace(s, rescale=(s.rescale[0] if rescale_slope is None else float(rescale_slope),
+                                      s.rescale[1] if rescale_intercept is None else float(rescale_intercept)))
+                  for s in slices]
+    array, facts = decode_series(slices, series.is_ct, cancel=cancel,
                                  progress=sub_progress(progress, 0.0, 0.7 if regular else 1.0))
     meta = series_metadata(series, facts)
+    if override:
+        meta["warnings"].append(f"rescale set by the user: slope {slices[0].rescale[0]:g}, "
+                                f"intercept {slices[0].rescale[1]:g} (the headers' values are ignored)")
+    if series.is_ct:
+        array = hu_sanity(array, meta, intercept=series.slices[0].rescale[1], override=override)
     note = _duplicate_note(series)
     if note:
         meta["warnings"].append(note)
@@ -145,8 +194,36 @@ def load_series(series: Series, resample: bool = True, progress: Progress | None
     return image, meta
 
 
+def load_volume(path: str | os.PathLike, rescale_slope: float | None = None,
+                rescale_intercept: float | None = None) -> tuple[sitk.Image, dict]:
+    """A volume file as (image, metadata): values as stored, or ``value * slope + intercept`` when set.
+
+    The modality is unknown (``meta["is_hu"]`` None); the values go through :func:`hu_sanity`, so
+    a clear +1024 offset is corrected as for DICOM, and the steps that need HU judge the rest.
+    """
+    _checked_rescale(rescale_slope, rescale_intercept)
+    image = read_volume(path)
+    meta = {"source": "volume", "path": str(path), "modality": "unknown", "is_hu": None, "warnings": []}
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        return image, meta
+    override = rescale_slope is not None or rescale_intercept is not None
+    array = sitk.GetArrayFromImage(image)
+    if override:
+        slope = 1.0 if rescale_slope is None else float(rescale_slope)
+        array = array.astype(np.float32) * np.float32(slope) + np.float32(rescale_intercept or 0.0)
+        meta["warnings"].append(f"rescale set by the user: value * {slope:g} + {rescale_intercept or 0.0:g}")
+    checked = hu_sanity(array, meta, override=override)
+    meta["is_hu"] = None  # a volume file says nothing about its modality: the values decide
+    if checked is array and not override:
+        return image, meta
+    out = sitk.GetImageFromArray(checked)
+    out.CopyInformation(image)
+    return out, meta
+
+
 def load(path: str | os.PathLike, series: str | None = None, progress: Progress | None = None,
-         cancel: CancelEvent = None, resample: bool = True) -> tuple[sitk.Image, dict]:
+         cancel: CancelEvent = None, resample: bool = True, rescale_slope: float | None = None,
+         rescale_intercept: float | None = None) -> tuple[sitk.Image, dict]:
     """Load any input as (image, metadata).
 
     ``path`` is a DICOM folder (searched recursively), one DICOM file, or a volume file (.nrrd,
@@ -158,17 +235,46 @@ def load(path: str | os.PathLike, series: str | None = None, progress: Progress 
     is resampled onto a regular grid (``meta["regularized"]`` records the original positions);
     False (the CLI's ``--no-resample``) keeps the slices as they are, z spacing = the median step,
     and ``meta["slice_positions"]`` holds the real offsets along the normal (mm).
+
+    ``rescale_slope``/``rescale_intercept`` (the CLI's ``--rescale-slope``/``--rescale-intercept``)
+    replace the stored values' rescale. CT values whose histogram cannot be HU (air stored at 0,
+    soft tissue at 1024) are corrected by -1024 with a warning unless a rescale is given;
+    ``meta["hu_check"]`` holds the finding (:func:`hu_sanity`).
     """
     p = Path(path)
     if p.is_file() and is_volume_file(p):
-        image = read_volume(p)
-        return image, {"source": "volume", "path": str(p), "modality": "unknown", "is_hu": None, "warnings": []}
+        return load_volume(p, rescale_slope, rescale_intercept)
     found = discover(p, progress=sub_progress(progress, 0.0, 0.2), cancel=cancel)
     chosen, note = choose_series(found, series)
-    image, meta = load_series(chosen, resample=resample, progress=sub_progress(progress, 0.2, 1.0), cancel=cancel)
+    image, meta = load_series(chosen, resample=resample, progress=sub_progress(progress, 0.2, 1.0), cancel=cancel,
+                              rescale_slope=rescale_slope, rescale_intercept=rescale_intercept)
     meta["warnings"] = ([note] if note else []) + meta["warnings"] + found.skipped_summary()
     meta["series_found"] = [s.uid for s in found.series]
     return image, meta
+
+
+def series_hu_check(series: Series, most_slices: int = 12) -> dict | None:
+    """``meta["hu_check"]`` of a CT series from a sample of its slices (for `medseg info`), or None for non-CT.
+
+    Up to ``most_slices`` evenly spaced slices are decoded with their own rescale; the verdict is
+    what :func:`load` would find and do.
+    """
+    if not series.is_ct:
+        return None
+    picks = sorted({int(round(k)) for k in np.linspace(0, len(series.slices) - 1, min(most_slices, len(series.slices)))})
+    array, _ = decode_series([series.slices[k] for k in picks], True)
+    meta: dict = {"warnings": []}
+    hu_sanity(array, meta, intercept=series.slices[0].rescale[1])
+    return {**meta["hu_check"], "slices_sampled": len(picks)}
+
+
+def volume_summary(path: str | os.PathLike) -> dict:
+    """Facts about a volume file for `medseg info`: size, spacing, origin (LPS mm), pixel type, HU check."""
+    image, meta = load_volume(path)
+    return {"source": "volume", "path": str(path), "modality": "unknown", "size": list(image.GetSize()),
+            "spacing": [round(v, 6) for v in image.GetSpacing()], "origin": [round(v, 6) for v in image.GetOrigin()],
+            "pixel_type": image.GetPixelIDTypeAsString(), "components": image.GetNumberOfComponentsPerPixel(),
+            "warnings": meta["warnings"], "hu_check": meta.get("hu_check")}
 
 
 def input_files(path: str | os.PathLike, meta: dict) -> list[Path]:
@@ -178,4 +284,5 @@ def input_files(path: str | os.PathLike, meta: dict) -> list[Path]:
     return [Path(path)]
 
 
-__all__ = ["load", "load_series", "series_metadata", "input_files"]
+__all__ = ["load", "load_series", "load_volume", "hu_sanity", "series_hu_check", "volume_summary",
+           "series_metadata", "input_files"]

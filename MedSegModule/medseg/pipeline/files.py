@@ -48,15 +48,24 @@ def check_outputs(outputs: Iterable[PathLike | None], inputs: Iterable[PathLike]
 
 def on_study(path: PathLike, outputs: Sequence[PathLike | None], step: Callable[[Converted, Progress | None], R],
              write: Callable[[R, Converted], None], *, series: str | None = None, resample: bool = True,
-             progress: Progress | None = None, cancel: CancelEvent = None, load_share: float = 0.3) -> R:
+             progress: Progress | None = None, cancel: CancelEvent = None, load_share: float = 0.3,
+             rescale_slope: float | None = None, rescale_intercept: float | None = None) -> R:
     """Load ``path``, check ``outputs`` against its files, run ``step(loaded, progress)``, then ``write``.
 
-    ``load_share`` is the share of the progress bar the loading takes. Returns the step's result.
+    ``load_share`` is the share of the progress bar the loading takes; ``rescale_*`` replace the
+    stored values' rescale (:func:`medseg.io.load`). Returns the step's result.
     """
     loaded = convert(path, series=series, progress=sub_progress(progress, 0.0, load_share), cancel=cancel,
-                     resample=resample)
+                     resample=resample, rescale_slope=rescale_slope, rescale_intercept=rescale_intercept)
     check_outputs(outputs, loaded.inputs)
     result = step(loaded, sub_progress(progress, load_share, 0.95))
+    stats = getattr(result, "stats", None)
+    if isinstance(stats, dict):
+        # What the loader found (an HU correction, a resampled tilt) belongs with the step's own
+        # findings: a command that prints only its step's stats must not hide it.
+        stats["warnings"] = list(loaded.meta.get("warnings", [])) + list(stats.get("warnings", []))
+        if "hu_check" in loaded.meta:
+            stats["hu_check"] = loaded.meta["hu_check"]
     write(result, loaded)
     report(progress, 1.0, "written")
     return result
@@ -72,16 +81,17 @@ def labels_on(image: sitk.Image, labels_path: PathLike, resample_labels: bool = 
 # --- one function per command --------------------------------------------------------------------
 
 def convert_to_file(path: PathLike, out: PathLike, series: str | None = None, resample: bool = True,
-                    progress: Progress | None = None, cancel: CancelEvent = None) -> Converted:
-    """``medseg convert``: the study as a volume file (HU for CT)."""
+                    progress: Progress | None = None, cancel: CancelEvent = None, **rescale) -> Converted:
+    """``medseg convert``: the study as a volume file (HU for CT); ``rescale``: ``rescale_slope``/``rescale_intercept``."""
     return on_study(path, [out], lambda loaded, _p: loaded,
                     lambda loaded, _l: write_volume(loaded.image, out, inputs=loaded.inputs),
-                    series=series, resample=resample, progress=progress, cancel=cancel, load_share=0.9)
+                    series=series, resample=resample, progress=progress, cancel=cancel, load_share=0.9, **rescale)
 
 
 def clean_to_files(path: PathLike, out: PathLike, body_mask: PathLike | None = None,
                    object_mask: PathLike | None = None, series: str | None = None, force: bool = False,
-                   resample: bool = True, progress: Progress | None = None, cancel: CancelEvent = None) -> CleanResult:
+                   resample: bool = True, progress: Progress | None = None, cancel: CancelEvent = None,
+                   **rescale) -> CleanResult:
     """``medseg clean``: the cleaned volume, and the 0/1 body and removed-object masks when asked."""
     def write(result: CleanResult, loaded: Converted) -> None:
         write_volume(result.cleaned, out, inputs=loaded.inputs)
@@ -91,12 +101,12 @@ def clean_to_files(path: PathLike, out: PathLike, body_mask: PathLike | None = N
 
     return on_study(path, [out, body_mask, object_mask],
                     lambda loaded, p: clean(loaded.image, loaded.meta, force=force, progress=p, cancel=cancel),
-                    write, series=series, resample=resample, progress=progress, cancel=cancel)
+                    write, series=series, resample=resample, progress=progress, cancel=cancel, **rescale)
 
 
 def lungs_to_file(path: PathLike, out: PathLike, split: bool = False, roi: PathLike | None = None,
                   series: str | None = None, force: bool = False, resample: bool = True,
-                  progress: Progress | None = None, cancel: CancelEvent = None) -> LungsResult:
+                  progress: Progress | None = None, cancel: CancelEvent = None, **rescale) -> LungsResult:
     """``medseg lungs``: 1 = lung (or 1 = right, 2 = left), and the tumour search region when asked."""
     def write(result: LungsResult, loaded: Converted) -> None:
         segments = [SPLIT_LUNG_RIGHT, SPLIT_LUNG_LEFT] if split else [LUNG]
@@ -107,18 +117,18 @@ def lungs_to_file(path: PathLike, out: PathLike, split: bool = False, roi: PathL
     return on_study(path, [out, roi],
                     lambda loaded, p: lungs(loaded.image, loaded.meta, split=split, roi=roi is not None,
                                             force=force, progress=p, cancel=cancel),
-                    write, series=series, resample=resample, progress=progress, cancel=cancel)
+                    write, series=series, resample=resample, progress=progress, cancel=cancel, **rescale)
 
 
 def autolabel_to_file(path: PathLike, out: PathLike, series: str | None = None, force: bool = False,
                       resample: bool = True, progress: Progress | None = None,
-                      cancel: CancelEvent = None) -> AutoLabelResult:
+                      cancel: CancelEvent = None, **rescale) -> AutoLabelResult:
     """``medseg autolabel``: the auto-label table as ``.seg.nrrd`` or a plain map with its sidecar."""
     return on_study(path, [out],
                     lambda loaded, p: autolabel(loaded.image, loaded.meta, force=force, progress=p, cancel=cancel),
                     lambda result, loaded: write_label_image(result.labels, out, segments=list(result.segments),
                                                              inputs=loaded.inputs),
-                    series=series, resample=resample, progress=progress, cancel=cancel, load_share=0.2)
+                    series=series, resample=resample, progress=progress, cancel=cancel, load_share=0.2, **rescale)
 
 
 def predict_to_files(path: PathLike, model, out: PathLike, probabilities: PathLike | None = None,

@@ -29,13 +29,17 @@ class Converted:
 
 
 def convert(path: str | os.PathLike, series: str | None = None, progress: Progress | None = None,
-            cancel: CancelEvent = None, resample: bool = True) -> Converted:
+            cancel: CancelEvent = None, resample: bool = True, rescale_slope: float | None = None,
+            rescale_intercept: float | None = None) -> Converted:
     """Step 1: read DICOM (or a volume file) into an image in HU with LPS geometry (see :func:`io.load`).
 
     ``resample`` puts tilted or unevenly spaced stacks onto a regular grid (the default); False
-    keeps the slices as they are and warns.
+    keeps the slices as they are and warns. ``rescale_slope``/``rescale_intercept`` replace the
+    stored values' rescale; without them CT values that cannot be HU (air stored at 0) are
+    corrected by -1024 with a warning, and ``meta["hu_check"]`` says what the histogram showed.
     """
-    image, meta = load(path, series=series, progress=progress, cancel=cancel, resample=resample)
+    image, meta = load(path, series=series, progress=progress, cancel=cancel, resample=resample,
+                       rescale_slope=rescale_slope, rescale_intercept=rescale_intercept)
     return Converted(image, meta, input_files(path, meta))
 
 

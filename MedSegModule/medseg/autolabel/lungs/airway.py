@@ -3,10 +3,14 @@
 The trachea is found from the top of the volume down as a round pocket of air near the midline,
 1-8 cm^2 in cross-section, that is not part of a lung-sized air region in its slice, that
 continues into the slice below, and that lies above the lungs or between them (bowel gas loops
-are round midline tubes too, but below the lungs). From it, 3-D region growing in "true air" (below
-:data:`AIRWAY_HU`; lung parenchyma is -950..-600) follows the lumen through the carina and into
-the bronchi. Emphysema can let the growing leak into parenchyma; that is caught by the grown
-volume or a slice area no airway has, and the growing retries with a stricter threshold.
+are round midline tubes too, but below the lungs). From it, 3-D region growing follows the lumen through the carina into the bronchi. The threshold
+is not fixed: the lumen of a real trachea reads -900..-960 HU (noise, beam hardening, the
+reconstruction kernel), not -1000, so the growing sweeps the threshold up from
+:data:`AIRWAY_START_HU` above the scan's room air in :data:`AIRWAY_STEP_HU` steps and keeps the last tree before an
+explosion: a step whose tree more than doubles (:data:`EXPLOSION`), or passes the leak limits
+(the grown volume, or a slice area no airway has), has leaked into parenchyma through a wall
+the grid cannot resolve; and the sweep stops :data:`PARENCHYMA_MARGIN_HU` below the lung's own
+median HU. When even the first threshold leaks (emphysema), stricter ones are tried.
 
 The airway label is the grown tree: the trachea and the bronchi as far as the work grid (about
 2 mm) resolves a lumen of true air, which is the main bronchi and the first lobar ones. Smaller
@@ -22,8 +26,18 @@ from scipy import ndimage
 
 from .ops import dilate_plane
 
-#: Air threshold (HU) of the region growing; stricter ones are tried after a leak.
-AIRWAY_HU = (-950.0, -980.0, -1000.0)
+#: The threshold sweep of the region growing, in HU above the scan's room-air level (-1000 HU on a
+#: calibrated scanner): start, step, and the most lenient threshold tried.
+AIRWAY_START_HU, AIRWAY_STEP_HU, AIRWAY_MAX_HU = 50.0, 25.0, 150.0
+#: Stricter thresholds (HU above room air), tried when the first one already leaks.
+AIRWAY_STRICT_HU = (20.0, 0.0)
+#: A trachea's lumen lies below this (HU above room air).
+LUMEN_HU = 100.0
+#: The sweep stays this far (HU) below the lung parenchyma's median: near it, the growing creeps
+#: into the lung through every partial-volume wall without ever exploding.
+PARENCHYMA_MARGIN_HU = 50.0
+#: A step whose tree grows by more than this factor (and by more than EXPLOSION_ML) has leaked.
+EXPLOSION, EXPLOSION_ML = 2.0, 40.0
 #: Lumen cross-section (cm^2) a trachea can have.
 TRACHEA_CM2 = (1.0, 8.0)
 #: Largest distance (mm) of the trachea's centre from the body's centre column.
@@ -44,19 +58,20 @@ def _beside_lungs(k: int, u: float, lung_u: dict, top: int) -> bool:
     return us is not None and us.size > 0 and us.min() < u < us.max()
 
 
-def find_trachea(hu: np.ndarray, body: np.ndarray, spacing, axes, lungs: np.ndarray) -> tuple[int, np.ndarray] | None:
+def find_trachea(hu: np.ndarray, body: np.ndarray, spacing, axes, lungs: np.ndarray,
+                 air_hu: float = -1000.0) -> tuple[int, np.ndarray] | None:
     """(slice index, 2-D seed mask) of the trachea, or None (no lungs, or a volume below the carina).
 
     ``hu`` is the work-grid HU (z, y, x); ``axes`` the body's :class:`~.lung_split.Axes`; ``lungs``
-    the lung pieces found before the airway is taken out. The search runs from the top slice down
-    to the lowest lung slice.
+    the lung pieces found before the airway is taken out; ``air_hu`` the scan's room-air level. The
+    search runs from the top slice down to the lowest lung slice.
     """
     if not lungs.any():
         return None
     px_cm2 = spacing[1] * spacing[2] / 100.0
     lung_slices = np.flatnonzero(lungs.any(axis=(1, 2)))
     bottom, top = int(lung_slices[0]), int(lung_slices[-1])
-    lumen = (hu < -900.0) & body
+    lumen = (hu < air_hu + LUMEN_HU) & body
     airish = (hu < -400.0) & body
     lung_u: dict = {}
     prev = None
@@ -93,38 +108,63 @@ def find_trachea(hu: np.ndarray, body: np.ndarray, spacing, axes, lungs: np.ndar
     return None
 
 
-def airway_tree(hu: np.ndarray, body: np.ndarray, spacing, axes, lungs: np.ndarray) -> tuple[np.ndarray, dict]:
+def airway_tree(hu: np.ndarray, body: np.ndarray, spacing, axes, lungs: np.ndarray,
+                air_hu: float = -1000.0) -> tuple[np.ndarray, dict]:
     """The air-filled tree grown from the trachea (bool, z, y, x) and what was found.
 
     Arguments as for :func:`find_trachea`; an empty mask when there is no trachea.
     """
     tree = np.zeros(hu.shape, dtype=bool)
-    seed = find_trachea(hu, body, spacing, axes, lungs)
+    seed = find_trachea(hu, body, spacing, axes, lungs, air_hu)
     if seed is None:
         return tree, {"trachea": None}
     k, seed2d = seed
     voxel_ml = float(np.prod(spacing)) / 1000.0
     px_cm2 = spacing[1] * spacing[2] / 100.0
     info = {"trachea_slice": int(k), "trachea_cm2": round(float(seed2d.sum() * px_cm2), 2)}
-    for threshold in AIRWAY_HU:
+
+    def grow(threshold: float) -> np.ndarray | None:
         air = (hu < threshold) & body
-        air[k] |= seed2d & (hu[k] < -900.0)
+        air[k] |= seed2d & (hu[k] < air_hu + LUMEN_HU)
         lab, _ = ndimage.label(air)
         ids = np.unique(lab[k][seed2d])
         ids = ids[ids > 0]
-        if ids.size == 0:
+        return np.isin(lab, ids) if ids.size else None
+
+    def leaked(tree_: np.ndarray) -> bool:
+        return tree_.sum() * voxel_ml > LEAK_ML or tree_.sum(axis=(1, 2)).max() * px_cm2 > LEAK_SLICE_CM2
+
+    best, best_t, sizes = None, None, []
+    core = ndimage.binary_erosion(lungs)
+    top = air_hu + AIRWAY_MAX_HU
+    if core.any():
+        top = min(top, float(np.median(hu[core])) - PARENCHYMA_MARGIN_HU)
+    sweep = air_hu + np.arange(AIRWAY_START_HU, AIRWAY_MAX_HU + 0.5, AIRWAY_STEP_HU)
+    sweep = sweep[sweep <= top]
+    for threshold in sweep:
+        grown = grow(float(threshold))
+        if grown is None:
             continue
-        grown = np.isin(lab, ids)
-        volume = grown.sum() * voxel_ml
-        widest = grown.sum(axis=(1, 2)).max() * px_cm2
-        if volume <= LEAK_ML and widest <= LEAK_SLICE_CM2:
-            info.update(threshold_hu=threshold, tree_ml=round(float(volume), 1))
-            return grown, info
+        if leaked(grown) or (best is not None and grown.sum() > EXPLOSION * best.sum()
+                             and (grown.sum() - best.sum()) * voxel_ml > EXPLOSION_ML):
+            break
+        best, best_t = grown, float(threshold)
+        sizes.append((best_t, round(float(grown.sum() * voxel_ml), 1)))
+    if best is None:
+        for threshold in air_hu + np.asarray(AIRWAY_STRICT_HU):
+            threshold = float(threshold)
+            grown = grow(threshold)
+            if grown is not None and not leaked(grown):
+                best, best_t = grown, threshold
+                break
+    if best is not None:
+        info.update(threshold_hu=best_t, tree_ml=round(float(best.sum() * voxel_ml), 1), sweep_ml=sizes)
+        return best, info
     # Every threshold leaked: follow the trachea upward slice by slice from the seed, where no lung is.
     info["leaked"] = True
     current = seed2d
     for j in range(k, hu.shape[0]):
-        lumen = (hu[j] < -900.0) & body[j]
+        lumen = (hu[j] < air_hu + LUMEN_HU) & body[j]
         current = ndimage.binary_propagation(current & lumen, mask=lumen)
         if not current.any() or current.sum() * px_cm2 > TRACHEA_CM2[1]:
             break

@@ -141,19 +141,18 @@ def bbox(mask: np.ndarray, margin=(0, 0, 0)) -> tuple[slice, slice, slice] | Non
     return bounding_box(mask, margin) if mask.any() else None
 
 
-def refine(mask_low: np.ndarray, f: int, hu: np.ndarray, below_hu: float) -> np.ndarray:
+def refine(mask_low: np.ndarray, f: int, hu: np.ndarray, below_hu) -> np.ndarray:
     """Enlarge a work-grid mask to the full grid of ``hu``, redrawing its boundary at full resolution.
 
     Inside the mask eroded by one work pixel every voxel is kept (holes were filled on purpose);
-    in the band one work pixel either side of the boundary a voxel is kept where ``hu < below_hu``.
-    Only the mask's bounding box is touched.
+    in the band one work pixel either side of the boundary a voxel is kept where ``hu < below_hu``
+    (a number, or an array of ``hu``'s shape: a threshold per voxel).
+    With ``f == 1`` (the work grid is the grid) the same band is redrawn, so the edge follows the
+    same rule at every resolution. Only the mask's bounding box is touched.
     """
     out = np.zeros(hu.shape, dtype=bool)
     box = bbox(mask_low, (0, 2, 2))
     if box is None:
-        return out
-    if f == 1:
-        out[box] = mask_low[box]
         return out
     sub = mask_low[box]
     inner = ndimage.binary_erosion(sub, CROSS_2D, border_value=1)
@@ -161,6 +160,7 @@ def refine(mask_low: np.ndarray, f: int, hu: np.ndarray, below_hu: float) -> np.
     full_box = (box[0], slice(box[1].start * f, min(hu.shape[1], box[1].stop * f)),
                 slice(box[2].start * f, min(hu.shape[2], box[2].stop * f)))
     shape = tuple(s.stop - s.start for s in full_box)
-    region = block_up(inner, f, shape) | (block_up(band, f, shape) & (hu[full_box] < below_hu))
+    below = below_hu[full_box] if np.ndim(below_hu) else below_hu
+    region = block_up(inner, f, shape) | (block_up(band, f, shape) & (hu[full_box] < below))
     out[full_box] = region
     return out

@@ -12,7 +12,8 @@ The steps (the headrest seed's method, made to survive the traps of real scans):
    the skin by HU (shell versus skin);
 5. fill the body's holes per axial slice (lungs, bowel gas) and add foam connected to objects;
 6. enlarge both masks to the full grid, redrawing their edges from the full-resolution HU, so
-   the reduction costs no accuracy where the masks end.
+   the reduction costs no accuracy where the masks end; add the faint sheets (a couch top's
+   1 mm skins) that no threshold sees but that stand far above the air's noise.
 
 Arrays are (z, y, x) in HU, axis 0 the axial slice axis; spacing is (z, y, x) mm.
 """
@@ -26,13 +27,19 @@ import numpy as np
 
 from ...progress import CancelEvent, Progress, check_cancel, report
 from .. import morphology as mo
-from .hu_classes import air_level, air_threshold, foam_level, foam_objects, kmeans_hu
-from .objects import assign_residue, classify_cores, components, settle_contact
+from .hu_classes import air_level, air_threshold, faint_objects, foam_level, foam_objects, kmeans_hu
+from .objects import assign_residue, classify_cores, components, rejoin_small_anatomy, settle_contact
 
 #: Pixel size (mm) of the reduced grid the components are found on.
 WORK_MM = 2.0
 #: Opening radius (mm): structures thinner than twice this are thin (shells, bridges, blankets).
 OPEN_MM = 4.0
+#: In-plane closing radius (mm) of the patient's outline that closes narrow openings (nostrils,
+#: the ear canal) and so encloses the thin anatomy behind them.
+ENCLOSE_MM = 8.0
+#: How far (mm) a shell pressed flat on the skin is followed from where it leaves the skin: half
+#: the widest contact of a head on its headrest, far short of the way round a skull to the brow.
+CONTACT_REACH_MM = 40.0
 
 
 @dataclass
@@ -65,20 +72,32 @@ def _reduced_masks(low: np.ndarray, spacing_low, threshold: float, cancel: Cance
     lap("opening")
     lab, comps = components(core, low, spacing_low)
     classify_cores(comps)
-    patient_ids = np.zeros(len(comps) + 1, dtype=bool)
-    for c in comps:
-        patient_ids[c.label] = c.patient
-    patient_core = patient_ids[lab] & core
+
+    def patient_of(comps_):
+        ids = np.zeros(len(comps_) + 1, dtype=bool)
+        for c in comps_:
+            ids[c.label] = c.patient
+        return ids[lab] & core
+
+    # In-plane reach is enough to tell skin edges from shells, and far cheaper than a 3D ball.
+    reach_se = (OPEN_MM + max(spacing_low[1:]), (mo.IN_PLANE_Z, *spacing_low[1:]))
+    patient_core = patient_of(comps)
+    if any(not c.patient for c in comps):
+        rejoin_small_anatomy(comps, lab, mo.dilate(patient_core, *reach_se))
+        patient_core = patient_of(comps)
     object_core = core & ~patient_core
     check_cancel(cancel)
     lap("components")
-    # In-plane reach is enough to tell skin edges from shells, and far cheaper than a 3D ball.
-    reach = mo.dilate(patient_core, OPEN_MM + max(spacing_low[1:]), (mo.IN_PLANE_Z, *spacing_low[1:]))
+    reach = mo.dilate(patient_core, *reach_se)
+    disc = (mo.IN_PLANE_Z, *spacing_low[1:])
+    enclosed = mo.fill_holes_per_slice(mo.erode(mo.dilate(patient_core, ENCLOSE_MM, disc), ENCLOSE_MM, disc))
     thin_patient, thin_object = assign_residue(fg & ~core, patient_core, object_core, reach, low,
-                                               float(np.prod(spacing_low)) / 1000.0)
+                                               float(np.prod(spacing_low)) / 1000.0, enclosed)
     lap("thin parts")
     steps = int(np.ceil(OPEN_MM / min(spacing_low[1:])))
-    patient, objects = settle_contact(patient_core | thin_patient, object_core | thin_object, low, steps)
+    reach = int(np.ceil(CONTACT_REACH_MM / min(spacing_low[1:])))
+    patient, objects = settle_contact(patient_core | thin_patient, object_core | thin_object, low, steps,
+                                      reach_steps=reach)
     lap("contact")
     return patient, objects, comps
 
@@ -125,6 +144,7 @@ def body_and_objects(hu: np.ndarray, spacing, k: int = 4, progress: Progress | N
     # at their edge: at full resolution the blur halo of a bright shell reaches the HU of foam,
     # and a halo is not an object.
     objects[full_box] = mo.refine_up(object_low, crop, threshold, f, allowed_low=~body_low) & ~body[full_box]
+    objects[full_box] |= faint_objects(crop, body[full_box], objects[full_box], air, spacing)
     lap("full resolution")
     report(progress, 1.0, "body and objects found")
     stats = {

@@ -119,3 +119,47 @@ def foam_objects(hu: np.ndarray, objects: np.ndarray, body: np.ndarray, threshol
     keep[np.unique(lab[dilate(objects, 1.0, (1.0, 1.0, 1.0)) & candidate])] = True
     keep[0] = False
     return keep[lab]
+
+
+#: Faint objects (full resolution): a voxel this many noise sigmas above room air (and above
+#: FAINT_FLOOR_HU) outside the body, in a component of at least FAINT_MIN_ML, is part of an object.
+FAINT_SIGMA, FAINT_FLOOR_HU, FAINT_MIN_ML = 8.0, -850.0, 2.0
+#: An object's blurred edge voxel above this (HU, half-way from air to a shell) is the object's.
+OBJECT_EDGE_HU = -500.0
+#: Margin (mm, in-plane; at least 1.5 voxels) around the body left out: the skin's own blur halo.
+FAINT_BODY_MARGIN_MM = 3.0
+
+
+def faint_objects(hu: np.ndarray, body: np.ndarray, objects: np.ndarray, air: tuple[float, float],
+                  spacing) -> np.ndarray:
+    """Sheets outside the body too thin to reach the air threshold, even at full resolution.
+
+    A couch top's two skins, 1 mm of board over foam, read -650 HU at their peak: far below any
+    air/tissue threshold, yet they are plainly a couch, wall to wall. On the full grid ``hu``
+    (z, y, x; ``body`` on it; spacing mm), a voxel is faint object when it is above room air by
+    :data:`FAINT_SIGMA` noise sigmas (measured at full resolution) and above
+    :data:`FAINT_FLOOR_HU`, outside the body and the objects already found and their
+    :data:`FAINT_BODY_MARGIN_MM` halo (the blur of their edges is no object), in a 26-connected
+    component of at least :data:`FAINT_MIN_ML`: noise in the air never forms one. The objects'
+    edge voxels above :data:`OBJECT_EDGE_HU` (one voxel in-plane, away from the body) are added.
+    """
+    v = _sample(hu[~body], 2_000_000)
+    v = v[(v > AIR_HU) & (np.abs(v - air[0]) < 200.0)]
+    if v.size < 100:
+        return np.zeros_like(body)
+    sigma = max(float(1.4826 * np.median(np.abs(v - np.median(v)))), 1.0)
+    level = max(float(np.median(v)) + FAINT_SIGMA * sigma, FAINT_FLOOR_HU)
+    margin = max(FAINT_BODY_MARGIN_MM, 1.5 * max(float(spacing[1]), float(spacing[2])))  # at least a voxel
+    halo = dilate(body | objects, margin, (IN_PLANE_Z, float(spacing[1]), float(spacing[2])))
+    candidate = (hu > level) & ~halo
+    lab, n = ndimage.label(candidate, structure=np.ones((3, 3, 3), dtype=bool))
+    faint = np.zeros_like(body)
+    if n:
+        keep = np.bincount(lab.ravel(), minlength=n + 1) * (float(np.prod(spacing)) / 1000.0) >= FAINT_MIN_ML
+        keep[0] = False
+        faint = keep[lab]
+    # The edge of a thin shell: its blurred voxels that are still mostly shell (above half-way from
+    # air to a shell's tissue-like HU) belong to it; the redraw at the tissue threshold left them out.
+    body_halo = dilate(body, margin, (IN_PLANE_Z, float(spacing[1]), float(spacing[2])))
+    edge = dilate(objects, 1.0, (IN_PLANE_Z, 1.0, 1.0)) & ~objects & (hu > OBJECT_EDGE_HU) & ~body_halo
+    return faint | edge

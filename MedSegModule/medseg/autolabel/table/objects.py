@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from ..morphology import IN_PLANE_Z, dilate, erode
+from ..morphology import IN_PLANE_Z, bounding_box, dilate, erode
 
 #: HU band of fat, muscle and organs (with partial volume at their edges).
 TISSUE_HU = (-250.0, 250.0)
@@ -32,6 +32,12 @@ SHELL_HU = (200.0, 900.0)
 #: Thinnest in-plane slab (mm) a separate piece of anatomy can be: an arm or a leg is 50+ mm;
 #: a table edge or the junction of a headrest and the table is a few mm.
 ANATOMY_MIN_THICKNESS_MM = 15.0
+#: Largest flat tissue core (mL) beside the patient that is anatomy the opening cut off (nose, ear).
+SMALL_ANATOMY_ML = 5.0
+#: Share of a small, not dense residue that must lie beside the patient for it to be anatomy.
+SMALL_NEAR_SHARE = 0.4
+#: A thin residue under this volume (mL) lying wholly beside the patient is the skin's fringe.
+FRINGE_MAX_ML = 0.1
 #: A thin residue this large (mL) with a dense core is a shell, not a finger (a finger is 2-5 mL).
 SHEET_MIN_ML = 10.0
 
@@ -149,8 +155,25 @@ def classify_cores(comps: list[Component]) -> list[Component]:
     return comps
 
 
+def rejoin_small_anatomy(comps: list[Component], lab: np.ndarray, reach: np.ndarray) -> list[Component]:
+    """Patient again: object cores under :data:`SMALL_ANATOMY_ML`, not dense, that lie within ``reach``.
+
+    The opening cuts the tip of a nose, an auricle or a finger off the head or hand: a small
+    piece of tissue right beside the patient, flat in-plane, and on a coarse grid so blurred by
+    partial volume that much of it reads below the tissue band. A table edge or a headrest's
+    junction is flat too, but long and not beside the patient; a shell's piece is dense.
+    ``reach`` is the patient core dilated by the opening radius; ``lab`` the core labels.
+    """
+    near = np.bincount(lab[reach], minlength=len(comps) + 1) > 0
+    for c in comps:
+        if not c.patient and c.volume_ml < SMALL_ANATOMY_ML and c.mean_hu < SHELL_HU[0] and near[c.label]:
+            c.patient, c.why = True, f"small piece ({c.volume_ml:.1f} mL) beside the patient"
+    return comps
+
+
 def assign_residue(residue: np.ndarray, patient_core: np.ndarray, object_core: np.ndarray,
-                   reach: np.ndarray, hu: np.ndarray, voxel_ml: float) -> tuple[np.ndarray, np.ndarray]:
+                   reach: np.ndarray, hu: np.ndarray, voxel_ml: float,
+                   enclosed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Split the thin structures the opening removed between patient and objects.
 
     ``residue`` is foreground minus the opened (thick) foreground; ``reach`` is the patient core
@@ -161,7 +184,10 @@ def assign_residue(residue: np.ndarray, patient_core: np.ndarray, object_core: n
     skin: this is the bridge the opening cut. A large thin sheet with a dense core is an object
     too: partial volume spreads a 3 mm carbon shell over voxels whose HU look like tissue, but
     its core stays above 200 HU, which skin and fat never reach (a finger's bone does, but a
-    finger is small). Returns (patient_part, object_part).
+    finger is small). A residue mostly inside ``enclosed`` (the patient's outline closed over its
+    narrow openings, such as the nostrils) counts as beside the patient however deep it lies: the
+    turbinates of a nasal cavity are thin and far from the thick face. Returns (patient_part,
+    object_part).
     """
     lab, n = ndimage.label(residue, structure=np.ones((3, 3, 3), dtype=bool))
     if n == 0:
@@ -170,6 +196,10 @@ def assign_residue(residue: np.ndarray, patient_core: np.ndarray, object_core: n
     flat = lab.ravel()[idx]
     total = np.bincount(flat, minlength=n + 1)
     near = np.bincount(flat, weights=reach.ravel()[idx].astype(np.float64), minlength=n + 1)
+    inside = np.zeros(n + 1)
+    if enclosed is not None:
+        inside = np.bincount(flat, weights=enclosed.ravel()[idx].astype(np.float64), minlength=n + 1)
+        near = np.maximum(near, inside)
     touching = dilate(object_core, 1.0, (1.0, 1.0, 1.0)).ravel()[idx]
     touch_obj = np.bincount(flat, weights=touching.astype(np.float64), minlength=n + 1)
     v = hu.ravel()[idx]
@@ -177,7 +207,16 @@ def assign_residue(residue: np.ndarray, patient_core: np.ndarray, object_core: n
     dense = np.bincount(flat, weights=(v > SHELL_HU[0]).astype(np.float64), minlength=n + 1)
     half = 0.5 * np.maximum(total, 1)
     sheet = (dense >= 0.25 * total) & (total * voxel_ml >= SHEET_MIN_ML)
-    is_patient = (near >= half) & (tissue >= half) & (touch_obj == 0) & ~sheet
+    # A speck wholly beside the patient is the skin's partial-volume fringe, whatever its HU (a
+    # voxel half air, half skin reads below the tissue band): left to the objects, it would seed
+    # the contact rule below on a bare brow.
+    fringe = (near >= total) & (total * voxel_ml < FRINGE_MAX_ML)
+    # An auricle on a 3 mm grid: small, not dense, mostly beside the head, and so blurred that
+    # half of it reads below the tissue band.
+    small = (total * voxel_ml < SMALL_ANATOMY_ML) & (dense < 0.1 * total) & (near >= SMALL_NEAR_SHARE * total)
+    # Bone at the end of an ear canal is thin and dense, but lies within the closed outline.
+    small |= (total * voxel_ml < SMALL_ANATOMY_ML) & (inside >= 0.8 * total)
+    is_patient = (((near >= half) & (tissue >= half)) | fringe | small) & (touch_obj == 0) & ~sheet
     is_patient[0] = False
     keep = is_patient[lab]
     return keep & residue, ~keep & residue
@@ -201,26 +240,37 @@ def _grow(seed: np.ndarray, into: np.ndarray, steps: int) -> np.ndarray:
 
 
 def settle_contact(patient: np.ndarray, objects: np.ndarray, hu: np.ndarray, steps: int,
-                   skin=CONTACT_HU, shell=SHELL_HU) -> tuple[np.ndarray, np.ndarray]:
+                   skin=CONTACT_HU, shell=SHELL_HU, reach_steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Move the voxels where an object presses on the skin to the side their HU says.
 
     The opening cannot cut a shell lying flat on the skin (that is no bridge): the shell comes
     out as part of the patient, and the skin the opening shaved off can come out with the
     object. So: patient voxels with shell HU (carbon fibre, rigid plastic: ``shell``) within
-    ``steps`` voxels of the patient's surface, connected (26-neighbours) to an object, become
-    object; then the patient grows back, at most ``steps`` voxels, through object voxels with
-    skin/fat HU (``skin``). Cortical bone lies above the shell band and deeper than the skin, so
-    it is never moved. Returns (patient, objects).
+    ``steps`` voxels of the patient's surface, connected (26-neighbours) to an object within
+    ``reach_steps`` voxels (None: however far), become object; then the patient grows back, at
+    most ``steps`` voxels, through object voxels with skin/fat HU (``skin``). Cortical bone lies
+    above the shell band and deeper than the skin, so it is never moved; the reach keeps the
+    skull's outer table under a thin scalp, which reads as shell and runs all round the head,
+    from following a headrest's contact to the forehead. Returns (patient, objects).
     """
     if steps < 1:
         return patient, objects
     surface = patient & ~erode(patient, float(steps), (IN_PLANE_Z, 1.0, 1.0))  # in-plane: cheap, and enough
     dense = surface & (hu > shell[0]) & (hu < shell[1])
-    lab, n = ndimage.label(dense, structure=np.ones((3, 3, 3), dtype=bool))
-    keep = np.zeros(n + 1, dtype=bool)
-    keep[np.unique(lab[dilate(objects, 1.8, (1.0, 1.0, 1.0)) & dense])] = True
-    keep[0] = False
-    to_object = keep[lab]
+    touching = dilate(objects, 1.8, (1.0, 1.0, 1.0)) & dense
+    if reach_steps is None:
+        lab, n = ndimage.label(dense, structure=np.ones((3, 3, 3), dtype=bool))
+        keep = np.zeros(n + 1, dtype=bool)
+        keep[np.unique(lab[touching])] = True
+        keep[0] = False
+        to_object = keep[lab]
+    elif touching.any():
+        box = bounding_box(dense, margin=(1, 1, 1))
+        to_object = np.zeros_like(dense)
+        to_object[box] = ndimage.binary_dilation(touching[box], np.ones((3, 3, 3), dtype=bool),
+                                                 iterations=reach_steps, mask=dense[box])
+    else:
+        to_object = touching
     patient, objects = patient & ~to_object, objects | to_object
     to_patient = _grow(patient, objects & (hu >= skin[0]) & (hu <= skin[1]), steps)
     return patient | to_patient, objects & ~to_patient
