@@ -49,13 +49,44 @@ def _num(value, digits: int) -> str:
 
 # --- input ---------------------------------------------------------------------------------------
 
-def cmd_info(args: argparse.Namespace) -> int:
-    from ..io import discover
+def _volume_info(path: str) -> dict:
+    """What ``info`` says about a volume file: its grid and voxel type, read from the header only."""
+    from ..io.volume_check import Incomplete, check_volume_file
 
+    try:
+        check_volume_file(path)
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        reader.ReadImageInformation()
+    except Incomplete as exc:
+        raise MedSegError(f"{path}: cannot read this volume file: {exc}") from None
+    except RuntimeError as exc:
+        raise MedSegError(f"{path}: cannot read this volume file ({str(exc).strip().splitlines()[-1][:160]})") from None
+    return {"input": str(path), "kind": "volume file", "size": list(reader.GetSize()),
+            "spacing": [round(v, 6) for v in reader.GetSpacing()], "origin": [round(v, 6) for v in reader.GetOrigin()],
+            "direction": [round(v, 6) for v in reader.GetDirection()],
+            "voxel_type": sitk.GetPixelIDValueAsString(reader.GetPixelID()),
+            "components": reader.GetNumberOfComponents()}
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from ..io import discover, is_volume_file
+
+    if Path(args.input).is_file() and is_volume_file(args.input):
+        info = _volume_info(args.input)
+        if args.json:
+            print(json.dumps(info, indent=2))
+        else:
+            say(f"{args.input}: volume file, {'x'.join(map(str, info['size']))} voxels, spacing "
+                f"{' x '.join(f'{v:.4g}' for v in info['spacing'])} mm, {info['voxel_type']}"
+                + (f", {info['components']} components" if info["components"] != 1 else ""))
+        return 0
     with progress_bar("reading headers") as progress:
         found = discover(args.input, progress=progress)
     listing = {"input": str(args.input), "series": [s.summary() for s in found.series],
-               "skipped": [{"file": str(p), "reason": r} for p, r in found.skipped]}
+               "skipped": [{"file": str(p), "reason": r} for p, r in found.skipped],
+               "damaged": [{"file": str(d.path), "reason": d.reason, "series_uid": d.series_uid}
+                           for d in found.damaged]}
     if len(found.series) > 1:
         listing["chosen"] = found.series[0].uid
     if args.json:
@@ -75,6 +106,8 @@ def cmd_info(args: argparse.Namespace) -> int:
             say(f"    warning: {w}")
     for line in found.skipped_summary():
         say(f"  {line}")
+    for d in found.damaged:
+        say(f"  damaged: {d} (loading its series fails unless --skip-damaged)")
     if len(found.series) > 1:
         say("* the series `convert` picks by default (the largest CT); choose another with --series UID")
     return 0
@@ -85,7 +118,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     with progress_bar("converting") as progress:
         result = convert_to_file(args.input, args.output, series=args.series, resample=not args.no_resample,
-                                 progress=progress)
+                                 skip_damaged=args.skip_damaged, progress=progress)
     for w in result.meta["warnings"]:
         warn(w)
     img = result.image
@@ -120,7 +153,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
     with progress_bar("clean") as progress:
         result = clean_to_files(args.input, args.output, body_mask=args.body_mask, object_mask=args.object_mask,
                                 series=args.series, force=args.force, resample=not args.no_resample,
-                                progress=progress)
+                                skip_damaged=args.skip_damaged, progress=progress)
     for w in result.stats.get("warnings", []):
         warn(w)
     body = int(sitk.GetArrayViewFromImage(result.body_mask).sum())
@@ -139,7 +172,8 @@ def cmd_lungs(args: argparse.Namespace) -> int:
 
     with progress_bar("lungs") as progress:
         result = lungs_to_file(args.input, args.output, split=args.split, roi=args.roi, series=args.series,
-                               force=args.force, resample=not args.no_resample, progress=progress)
+                               force=args.force, resample=not args.no_resample, skip_damaged=args.skip_damaged,
+                               progress=progress)
     names = name_map([SPLIT_LUNG_RIGHT, SPLIT_LUNG_LEFT] if args.split else [LUNG])
     counts = _label_counts(result.labels)
     say(f"wrote {args.output}: " + ", ".join(f"{names.get(v, v)} {n} voxels" for v, n in counts.items()))
@@ -153,7 +187,7 @@ def cmd_autolabel(args: argparse.Namespace) -> int:
 
     with progress_bar("autolabel") as progress:
         result = autolabel_to_file(args.input, args.output, series=args.series, force=args.force,
-                                   resample=not args.no_resample, progress=progress)
+                                   resample=not args.no_resample, skip_damaged=args.skip_damaged, progress=progress)
     counts = _label_counts(result.labels)
     say(f"wrote {args.output}")
     for lab in result.segments:
@@ -195,8 +229,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     with progress_bar("statistics") as progress:
         rows, loaded = stats_to_file(args.image, args.labels, args.output, series=args.series,
-                                     resample=not args.no_resample, resample_labels=args.resample_labels,
-                                     progress=progress)
+                                     resample=not args.no_resample, skip_damaged=args.skip_damaged,
+                                     resample_labels=args.resample_labels, progress=progress)
     for w in loaded.meta.get("warnings", []):
         warn(w)
     say(f"wrote {args.output}")
@@ -216,7 +250,8 @@ def cmd_radiomics(args: argparse.Namespace) -> int:
         rows, loaded = radiomics_to_file(args.image, args.labels, args.output, params=args.params,
                                          label_values=selection, diagnostics=args.diagnostics, jobs=args.jobs,
                                          series=args.series, resample=not args.no_resample,
-                                         resample_labels=args.resample_labels, progress=progress)
+                                         skip_damaged=args.skip_damaged, resample_labels=args.resample_labels,
+                                         progress=progress)
     for w in loaded.meta.get("warnings", []):
         warn(w)
     features = len(rows[0]) - 2 if rows else 0
@@ -256,12 +291,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     failed = []
     many = len(args.inputs) > 1
     for i, path in enumerate(args.inputs):
-        # One folder per study when several are given, named after the input.
-        target = out / (Path(path).name or f"study{i + 1}") if many else out
+        # One folder per study when several are given, named after the input (resolved, so that
+        # "series/.." names the folder it means and never climbs out of the output root).
+        target = out / (Path(path).resolve().name or f"study{i + 1}") if many else out
         try:
             with progress_bar(f"run {Path(path).name}") as progress:
                 result = run_study(path, target, series=args.series, resample=not args.no_resample,
-                                   force=args.force, radiomics_preset=None if args.no_radiomics else args.params,
+                                   skip_damaged=args.skip_damaged, force=args.force, radiomics_preset=None if args.no_radiomics else args.params,
                                    meshes=not args.no_meshes, dicom_seg=not args.no_dicom_seg, progress=progress)
         except MedSegError as exc:
             if not many:

@@ -15,8 +15,10 @@ import numpy as np
 import SimpleITK as sitk
 from pydicom.multival import MultiValue
 
+from ..errors import DicomDecodeError
 from ..labels import AIR_HU
 from ..progress import CancelEvent, Progress, sub_progress
+from .dicom import damage
 from .dicom.discover import Series, choose_series, discover
 from .dicom.pixels import decode_file, decode_series
 from .dicom.regularize import describe, regularize
@@ -114,17 +116,28 @@ def _irregular_notes(series: Series, resample: bool) -> list[str]:
 
 
 def load_series(series: Series, resample: bool = True, progress: Progress | None = None,
-                cancel: CancelEvent = None) -> tuple[sitk.Image, dict]:
+                cancel: CancelEvent = None, skip_damaged: bool = False) -> tuple[sitk.Image, dict]:
     """Decode one discovered series into a SimpleITK image (HU for CT) with LPS geometry.
 
     An irregular stack (uneven spacing, missing slices, gantry tilt) is resampled onto a regular
     grid when ``resample`` is true (the default), else kept slice for slice with the median step.
+    A slice that does not decode is a :class:`DicomDecodeError`; with ``skip_damaged`` it is left
+    out and interpolated over, and ``meta["damaged"]`` says which (:mod:`.dicom.damage`).
     """
+    failed: list | None = [] if skip_damaged else None
+    try:
+        array, facts = decode_series(series.slices, series.is_ct, cancel=cancel, damaged=failed,
+                                     progress=sub_progress(progress, 0.0, 0.7 if resample and series.geometry.irregular
+                                                           else 1.0))
+    except DicomDecodeError as exc:
+        raise DicomDecodeError(f"{exc}; {damage.HINT}" if len(series.slices) > 1 else str(exc)) from None
+    left_out = []
+    if failed:
+        series, array, left_out = damage.without(series, array, failed)
     g = series.geometry
     regular = resample and g.irregular
-    array, facts = decode_series(series.slices, series.is_ct, cancel=cancel,
-                                 progress=sub_progress(progress, 0.0, 0.7 if regular else 1.0))
     meta = series_metadata(series, facts)
+    damage.record(meta, left_out, resample)
     note = _duplicate_note(series)
     if note:
         meta["warnings"].append(note)
@@ -146,7 +159,7 @@ def load_series(series: Series, resample: bool = True, progress: Progress | None
 
 
 def load(path: str | os.PathLike, series: str | None = None, progress: Progress | None = None,
-         cancel: CancelEvent = None, resample: bool = True) -> tuple[sitk.Image, dict]:
+         cancel: CancelEvent = None, resample: bool = True, skip_damaged: bool = False) -> tuple[sitk.Image, dict]:
     """Load any input as (image, metadata).
 
     ``path`` is a DICOM folder (searched recursively), one DICOM file, or a volume file (.nrrd,
@@ -158,6 +171,10 @@ def load(path: str | os.PathLike, series: str | None = None, progress: Progress 
     is resampled onto a regular grid (``meta["regularized"]`` records the original positions);
     False (the CLI's ``--no-resample``) keeps the slices as they are, z spacing = the median step,
     and ``meta["slice_positions"]`` holds the real offsets along the normal (mm).
+
+    A damaged slice of the series (:mod:`.dicom.damage`) is a :class:`DicomDecodeError` naming
+    the file; ``skip_damaged`` leaves such slices out, interpolates over them and lists them in
+    ``meta["damaged"]``.
     """
     p = Path(path)
     if p.is_file() and is_volume_file(p):
@@ -165,7 +182,16 @@ def load(path: str | os.PathLike, series: str | None = None, progress: Progress 
         return image, {"source": "volume", "path": str(p), "modality": "unknown", "is_hu": None, "warnings": []}
     found = discover(p, progress=sub_progress(progress, 0.0, 0.2), cancel=cancel)
     chosen, note = choose_series(found, series)
-    image, meta = load_series(chosen, resample=resample, progress=sub_progress(progress, 0.2, 1.0), cancel=cancel)
+    damaged = found.damaged_in(chosen)
+    if damaged and not skip_damaged:
+        raise damage.damaged_error(damaged, len(chosen.slices))
+    image, meta = load_series(chosen, resample=resample, progress=sub_progress(progress, 0.2, 1.0), cancel=cancel,
+                              skip_damaged=skip_damaged)
+    if damaged:
+        found_meta = {"warnings": []}
+        damage.record(found_meta, damaged, resample)
+        meta["damaged"] = found_meta["damaged"] + meta.get("damaged", [])
+        meta["warnings"].extend(found_meta["warnings"])
     meta["warnings"] = ([note] if note else []) + meta["warnings"] + found.skipped_summary()
     meta["series_found"] = [s.uid for s in found.series]
     return image, meta

@@ -29,13 +29,15 @@ class Converted:
 
 
 def convert(path: str | os.PathLike, series: str | None = None, progress: Progress | None = None,
-            cancel: CancelEvent = None, resample: bool = True) -> Converted:
+            cancel: CancelEvent = None, resample: bool = True, skip_damaged: bool = False) -> Converted:
     """Step 1: read DICOM (or a volume file) into an image in HU with LPS geometry (see :func:`io.load`).
 
     ``resample`` puts tilted or unevenly spaced stacks onto a regular grid (the default); False
-    keeps the slices as they are and warns.
+    keeps the slices as they are and warns. ``skip_damaged`` leaves damaged slices out and
+    interpolates over them (``meta["damaged"]`` says which) instead of refusing the series.
     """
-    image, meta = load(path, series=series, progress=progress, cancel=cancel, resample=resample)
+    image, meta = load(path, series=series, progress=progress, cancel=cancel, resample=resample,
+                       skip_damaged=skip_damaged)
     return Converted(image, meta, input_files(path, meta))
 
 
