@@ -37,8 +37,15 @@ def add_input_options(p: argparse.ArgumentParser, force: bool = True) -> None:
                         "interpolate over them, saying which (default: a damaged slice is an error)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error said in one line (the option, what is wrong, where help is)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="medseg", description="CT studies to segmentations (MedSeg).")
+    parser = _Parser(prog="medseg", description="CT studies to segmentations (MedSeg).")
     parser.add_argument("--version", action="version", version=f"medseg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 

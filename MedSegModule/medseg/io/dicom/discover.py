@@ -116,24 +116,33 @@ class Discovery:
 
 
 def _dicomdir_files(dicomdir: Path) -> tuple[list[Path], list[DamagedFile]]:
-    """The files a DICOMDIR lists (inside its File-set), and a damage for each listed file that is missing."""
+    """The files a DICOMDIR lists (inside its File-set), and a damage for each listed file that is missing.
+
+    Records are read in their order in the index (depth-first, as writers lay them out), so an
+    IMAGE record belongs to the SERIES record before it.
+    """
     import pydicom
-    from pydicom.fileset import FileSet
 
     try:
-        fs = FileSet(pydicom.dcmread(dicomdir))
-        listed = [(inst, Path(inst.path)) for inst in fs]
+        ds = pydicom.dcmread(dicomdir)
+        records = list(ds.DirectoryRecordSequence)
     except Exception as exc:  # noqa: BLE001 (a broken index: pydicom raises many types)
         raise InputError(f"{dicomdir}: cannot read this DICOMDIR ({type(exc).__name__}: {str(exc)[:160]})") from None
     root = dicomdir.parent.resolve()
-    files, damaged = [], []
-    for inst, path in listed:
+    files, damaged, uid = [], [], None
+    for record in records:
         try:
-            uid = str(getattr(inst, "SeriesInstanceUID", "") or "") or None
-        except Exception:  # noqa: BLE001
-            uid = None
-        if root not in path.resolve().parents:
-            damaged.append(DamagedFile(path, "listed in the DICOMDIR but outside its File-set", uid))
+            if str(record.get("DirectoryRecordType", "")).upper() == "SERIES":
+                uid = str(record.get("SeriesInstanceUID", "") or "") or None
+            parts = record.get("ReferencedFileID")
+            if parts in (None, ""):
+                continue
+            parts = [parts] if isinstance(parts, str) else [str(p) for p in parts]
+        except Exception:  # noqa: BLE001 (one broken record)
+            continue
+        path = root.joinpath(*parts)
+        if any(p in ("", ".", "..") or "/" in p or "\\" in p for p in parts):
+            damaged.append(DamagedFile(path, f"listed in {dicomdir.name} with a path outside its File-set", uid))
         elif not path.is_file():
             damaged.append(DamagedFile(path, f"listed in {dicomdir.name} but missing", uid))
         else:
@@ -271,6 +280,10 @@ def discover(path: str | os.PathLike, progress: Progress | None = None, cancel: 
                 warnings.insert(0, fallback_note)
             series.append(Series(sub_uid, ordered, geometry, notes + warnings, duplicates, key=uid))
     series.sort(key=lambda s: (not s.is_ct, -s.voxels, s.uid))
+    keys = {s.key for s in series}
+    for d in damaged:
+        if d.series_uid not in keys:  # a scrambled header names no series found: it may be any of them
+            d.series_uid = None
     return Discovery(root, series, skipped, damaged)
 
 
