@@ -231,11 +231,11 @@ def mesh_to_files(labels_path: PathLike, out_dir: PathLike, fmt: str = "stl", sm
     from ..io.meshes import mesh_paths, write_meshes
     from ..measure.mesh import label_surfaces
 
-    labels, names = read_label_image(labels_path)
     from ..io.sidecar import sidecar_path
 
     inputs = [labels_path, sidecar_path(labels_path)]
     check_outputs([png, html], inputs)
+    labels, names = read_label_image(labels_path)
     surfaces = label_surfaces(labels, names=names, smooth_iterations=smooth, decimate=decimate, ras=ras,
                               values=values, progress=sub_progress(progress, 0.0, 0.9), cancel=cancel)
     if not surfaces:

@@ -267,7 +267,8 @@ def check_budget(image: sitk.Image, mask: sitk.Image, values: Sequence[int], par
     except (TypeError, ValueError):
         raise ParameterError("radiomics binWidth/binCount must be numbers") from None
     voxels = float(inside.sum())
-    check_allocation("radiomics grey levels (histogram bin edges)", (levels,), np.float64)
+    check_allocation(f"the radiomics histogram ({levels:.3g} grey levels over {span:.6g} HU; raise binWidth)",
+                     (levels,), np.float64)
     if "glcm" in classes:
         check_allocation(f"the radiomics GLCM ({levels:.3g} grey levels; raise binWidth)",
                          (levels, levels, _ANGLES_3D), np.float64)
