@@ -206,9 +206,9 @@ def radiomics_to_file(image_path: PathLike, labels_path: PathLike, out: PathLike
                       progress: Progress | None = None, cancel: CancelEvent = None) -> tuple[list[dict], Converted]:
     """``medseg radiomics``: pyradiomics features, one row per segment; returns (rows, the loaded image)."""
     from ..io.tables import write_rows
-    from ..measure.radiomics import extract, load_params
+    from ..measure.radiomics import extract, validate_params
 
-    params = load_params(params)
+    params = validate_params(params)  # a bad parameter file fails before the study is loaded
     check_outputs([out], [image_path, labels_path])
     loaded, labels, names = _image_and_labels(image_path, labels_path, series, resample, resample_labels,
                                               sub_progress(progress, 0.0, 0.2), cancel, skip_damaged)
