@@ -96,7 +96,7 @@ def _nifti(path: Path) -> None:
     try:
         with opener(path, "rb") as f:
             head = f.read(540)
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise Incomplete(f"its header cannot be read ({exc})") from None
     if len(head) < 348:
         raise Incomplete(f"its header is cut short ({len(head)} bytes)")
