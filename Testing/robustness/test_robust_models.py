@@ -103,7 +103,7 @@ def test_export_onto_its_own_model_is_refused_and_the_model_survives(model, tmp_
     from medseg.unet.card import load_model
 
     load_model(model)  # the checksum still matches: predict keeps working
-    res = run_cli("export", "--model", model, "-o", tmp_path / "out" / "m.pt")
+    res = run_cli("export", "--model", model, "-o", tmp_path / "out" / "m.pt", "--no-check")
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "out" / "m.pt").stat().st_size > 0 and (tmp_path / "out" / "m.pt.json").is_file()
 
@@ -147,12 +147,15 @@ def test_numeric_option_out_of_range_is_a_usage_error(argv, tmp_path):
 
 
 def test_dataset_size_is_checked_before_anything_is_loaded(tmp_path):
-    phantom_series(tmp_path / "s", n=4)
-    for size in ("100000", "0", "12.5", "nan"):
-        line = first_line_error(run_cli("dataset", tmp_path / "s", "-o", tmp_path / "d", "--size", size,
-                                        "--auto", "lungs"))
-        assert "--size" in line
-    assert not (tmp_path / "d" / "dataset.json").exists()
+    from medseg.cli.unet import dataset
+    from medseg.errors import ParameterError
+
+    missing = tmp_path / "no-such-study"  # never opened: the option is refused first
+    for size in ("100000", "0", "12.5", "nan", "-4"):
+        with pytest.raises(ParameterError, match="--size"):
+            dataset([missing], tmp_path / "d", size=size, auto="lungs")
+    line = first_line_error(run_cli("dataset", missing, "-o", tmp_path / "d", "--size", "100000", "--auto", "lungs"))
+    assert "--size" in line and not (tmp_path / "d").exists()
 
 
 def test_binary_radiomics_params_file(tmp_path):
