@@ -18,7 +18,7 @@ STAMP24 := $(VENV24)/.setup-stamp
 # seg.nrrd's tests need slicer-core and no pydicom; highdicom needs pydicom 3 (its tests skip, saying so).
 PYDICOM24_TESTS := Testing/io Testing/phantom --ignore=Testing/io/test_segnrrd.py
 
-.PHONY: setup setup-pydicom24 demo test bench browser clean-venv
+.PHONY: setup setup-pydicom24 demo test bench fuzz browser clean-venv
 
 setup: $(STAMP)
 
@@ -52,6 +52,19 @@ test: setup setup-pydicom24
 
 bench: setup
 	$(PY) benchmarks/run_all.py
+
+# 10 000 seeded cases through medseg.io.load (forked children, memory limit, timeout), then, when
+# atheris installs, 2 000 coverage-guided ones (each run twice: ~4/s); counts in out/fuzz-*.json
+# (README, "Data safety").
+FUZZ_CASES ?= 10000
+FUZZ_ATHERIS_CASES ?= 2000
+fuzz: setup
+	@mkdir -p out
+	-@$(PIP) install --quiet 'atheris>=2.3' 2>/dev/null
+	$(PY) Testing/robustness/fuzz.py --engine seeded --cases $(FUZZ_CASES) --jobs 2 --json out/fuzz-seeded.json
+	@if $(PY) -c "import atheris" 2>/dev/null; then \
+	  $(PY) Testing/robustness/fuzz.py --engine atheris --cases $(FUZZ_ATHERIS_CASES) --json out/fuzz-atheris.json; \
+	else echo "fuzz: atheris is not installed (pip install atheris): coverage-guided run skipped"; fi
 
 # Debian's Chromium, for the browser test of report.html (that test skips, saying so, without it).
 browser:

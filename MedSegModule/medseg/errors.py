@@ -56,3 +56,13 @@ class Cancelled(MedSegError):
 
 class NotCTError(MedSegError):
     """A step that needs Hounsfield units (clean, lungs) was given MR or other non-CT values."""
+
+
+class LimitError(MedSegError):
+    """An input asks for more memory or work than a configured limit allows (:mod:`medseg.limits`)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: raised in the main thread like Ctrl-C, so every cleanup path runs (exit 143)."""
+
+    exit_code = 143

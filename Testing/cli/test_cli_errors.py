@@ -122,4 +122,5 @@ def test_every_command_has_help(cli):
 
 def test_bad_option_exits_2(cli):
     res = cli("convert")
-    assert res.returncode == 2 and "usage:" in res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1 and "error:" in lines[0] and "medseg convert --help" in lines[0]

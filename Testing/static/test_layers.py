@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "MedSegModule" / "medseg"
 
 #: Stage of each top-level part of medseg; an import may go to the same stage or a lower one.
 STAGES = {
-    "__init__": 0, "errors": 0, "labels": 0, "progress": 0,
+    "__init__": 0, "errors": 0, "labels": 0, "limits": 0, "progress": 0,
     "io": 1, "phantom": 2, "preprocess": 2,
     "autolabel": 3, "unet": 4, "classify": 4,
     "measure": 5, "report": 6, "pipeline": 7,

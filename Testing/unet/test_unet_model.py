@@ -123,7 +123,7 @@ def test_card_errors(saved, tmp_path):
     for change, match in [(lambda c: c.pop("classes"), "lacks classes"),
                           (lambda c: c.update(format="other/9"), "unsupported model format"),
                           (lambda c: c["classes"].pop(), "2 classes but the architecture has 3"),
-                          (lambda c: c["architecture"].update(depth=0), "bad architecture"),
+                          (lambda c: c["architecture"].update(depth=0), "architecture.depth: must be at least 1"),
                           (lambda c: c["preprocessing"].update(size=[31, 32]), "multiples of 2")]:
         card = json.loads(json.dumps(good))
         change(card)

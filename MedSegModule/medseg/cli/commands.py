@@ -82,7 +82,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     with progress_bar("reading headers") as progress:
         found = discover(args.input, progress=progress)
     listing = {"input": str(args.input), "series": [s.summary() for s in found.series],
-               "skipped": [{"file": str(p), "reason": r} for p, r in found.skipped]}
+               "skipped": [{"file": str(p), "reason": r} for p, r in found.skipped],
+               "damaged": [{"file": str(d.path), "reason": d.reason, "series_uid": d.series_uid}
+                           for d in found.damaged]}
     for s, summary in zip(found.series, listing["series"]):
         summary["hu_check"] = series_hu_check(s)
     if len(found.series) > 1:
@@ -105,6 +107,8 @@ def cmd_info(args: argparse.Namespace) -> int:
             say(f"    warning: {w}")
     for line in found.skipped_summary():
         say(f"  {line}")
+    for d in found.damaged:
+        say(f"  damaged: {d} (loading its series fails unless --skip-damaged)")
     if len(found.series) > 1:
         say("* the series `convert` picks by default (the largest CT); choose another with --series UID")
     return 0
@@ -115,7 +119,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     with progress_bar("converting") as progress:
         result = convert_to_file(args.input, args.output, series=args.series, resample=not args.no_resample,
-                                 progress=progress, **_rescale(args))
+                                 skip_damaged=args.skip_damaged, progress=progress, **_rescale(args))
     for w in result.meta["warnings"]:
         warn(w)
     img = result.image
@@ -150,7 +154,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
     with progress_bar("clean") as progress:
         result = clean_to_files(args.input, args.output, body_mask=args.body_mask, object_mask=args.object_mask,
                                 series=args.series, force=args.force, resample=not args.no_resample,
-                                progress=progress, **_rescale(args))
+                                skip_damaged=args.skip_damaged, progress=progress, **_rescale(args))
     for w in result.stats.get("warnings", []):
         warn(w)
     body = int(sitk.GetArrayViewFromImage(result.body_mask).sum())
@@ -170,7 +174,7 @@ def cmd_lungs(args: argparse.Namespace) -> int:
     with progress_bar("lungs") as progress:
         result = lungs_to_file(args.input, args.output, split=args.split, roi=args.roi, series=args.series,
                                force=args.force, resample=not args.no_resample, progress=progress,
-                               **_rescale(args))
+                               skip_damaged=args.skip_damaged, **_rescale(args))
     for w in result.stats.get("warnings", []):
         warn(w)
     names = name_map([SPLIT_LUNG_RIGHT, SPLIT_LUNG_LEFT] if args.split else [LUNG])
@@ -186,7 +190,7 @@ def cmd_autolabel(args: argparse.Namespace) -> int:
 
     with progress_bar("autolabel") as progress:
         result = autolabel_to_file(args.input, args.output, series=args.series, force=args.force,
-                                   resample=not args.no_resample, progress=progress, **_rescale(args))
+                                   resample=not args.no_resample, skip_damaged=args.skip_damaged, progress=progress, **_rescale(args))
     for w in result.stats.get("warnings", []):
         warn(w)
     counts = _label_counts(result.labels)
@@ -230,8 +234,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     with progress_bar("statistics") as progress:
         rows, loaded = stats_to_file(args.image, args.labels, args.output, series=args.series,
-                                     resample=not args.no_resample, resample_labels=args.resample_labels,
-                                     progress=progress)
+                                     resample=not args.no_resample, skip_damaged=args.skip_damaged,
+                                     resample_labels=args.resample_labels, progress=progress, **_rescale(args))
     for w in loaded.meta.get("warnings", []):
         warn(w)
     say(f"wrote {args.output}")
@@ -251,7 +255,8 @@ def cmd_radiomics(args: argparse.Namespace) -> int:
         rows, loaded = radiomics_to_file(args.image, args.labels, args.output, params=args.params,
                                          label_values=selection, diagnostics=args.diagnostics, jobs=args.jobs,
                                          series=args.series, resample=not args.no_resample,
-                                         resample_labels=args.resample_labels, progress=progress)
+                                         skip_damaged=args.skip_damaged, resample_labels=args.resample_labels,
+                                         progress=progress, **_rescale(args))
     for w in loaded.meta.get("warnings", []):
         warn(w)
     features = len(rows[0]) - 2 if rows else 0
@@ -291,12 +296,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     failed = []
     many = len(args.inputs) > 1
     for i, path in enumerate(args.inputs):
-        # One folder per study when several are given, named after the input.
-        target = out / (Path(path).name or f"study{i + 1}") if many else out
+        # One folder per study when several are given, named after the input (resolved, so that
+        # "series/.." names the folder it means and never climbs out of the output root).
+        target = out / (Path(path).resolve().name or f"study{i + 1}") if many else out
         try:
             with progress_bar(f"run {Path(path).name}") as progress:
                 result = run_study(path, target, series=args.series, resample=not args.no_resample,
-                                   force=args.force, radiomics_preset=None if args.no_radiomics else args.params,
+                                   skip_damaged=args.skip_damaged, force=args.force, radiomics_preset=None if args.no_radiomics else args.params,
                                    meshes=not args.no_meshes, dicom_seg=not args.no_dicom_seg, progress=progress)
         except MedSegError as exc:
             if not many:

@@ -7,12 +7,21 @@ Exit codes: 0 ok; 2 a user's mistake (a :class:`MedSegError`, one line, no trace
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import os
+import signal
 import sys
+import threading
 import traceback
 
 from .. import __version__
-from ..errors import MedSegError
+from ..errors import MedSegError, Terminated
 from . import commands as c
+from . import types as T
+
+#: Taubin smoothing converges long before this; more is a typo, not a request.
+MAX_SMOOTH = 10000
 
 # --- parser ----------------------------------------------------------------------------------------
 
@@ -30,10 +39,20 @@ def add_input_options(p: argparse.ArgumentParser, force: bool = True, rescale: b
                        help="use S as the rescale slope instead of the header's (default: the header's)")
     if force:
         p.add_argument("--force", action="store_true", help="run on input that does not look like CT in HU")
+    p.add_argument("--skip-damaged", action="store_true",
+                   help="leave out damaged slices (truncated, unreadable, no pixel data, impossible geometry) and "
+                        "interpolate over them, saying which (default: a damaged slice is an error)")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error said in one line (the option, what is wrong, where help is)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="medseg", description="CT studies to segmentations (MedSeg).")
+    parser = _Parser(prog="medseg", description="CT studies to segmentations (MedSeg).")
     parser.add_argument("--version", action="version", version=f"medseg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -79,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ring", action="store_true",
                    help="inner + outer contour -> 1 = blood_pool, 2 = myocardium (outer minus inner)")
     p.add_argument("--names", metavar="A,B", help="comma-separated label names in value order")
-    p.add_argument("--slice", type=int, metavar="Z", help="0-based slice index for a single point-list file")
+    p.add_argument("--slice", type=T.non_negative, metavar="Z", help="0-based slice index for a single point-list file")
 
     p = add("evaluate", "Dice, IoU, HD95, ASSD and volume difference per label", c.cmd_evaluate)
     p.add_argument("pred", help="predicted label image (.nrrd, .seg.nrrd, .nii.gz, .mha)")
@@ -105,24 +124,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pyradiomics parameter file, or a preset: ct-default (default), ct-wavelet-log, ct-baseline")
     p.add_argument("--labels", dest="label_values", metavar="1,2",
                    help="label values or names to run (default: all but body and table-headrest)")
-    p.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes (0 = one per CPU)")
+    p.add_argument("--jobs", type=T.non_negative, default=1, metavar="N", help="worker processes (0 = one per CPU)")
     p.add_argument("--diagnostics", action="store_true", help="add pyradiomics' diagnostics_* columns")
     p.add_argument("--resample-labels", action="store_true", help="resample LABELS onto IMAGE's grid when they differ")
-    add_input_options(p, force=False, rescale=False)
+    add_input_options(p, force=False)
 
     p = add("stats", "volume and HU statistics per segment (like Slicer's Segment Statistics)", c.cmd_stats)
     p.add_argument("image", help="DICOM folder/file or volume (HU)")
     p.add_argument("labels", help="label image")
     p.add_argument("-o", "--output", required=True, help="OUT.csv or OUT.json")
     p.add_argument("--resample-labels", action="store_true", help="resample LABELS onto IMAGE's grid when they differ")
-    add_input_options(p, force=False, rescale=False)
+    add_input_options(p, force=False)
 
     p = add("mesh", "one surface per segment (marching cubes), with area and enclosed volume", c.cmd_mesh)
     p.add_argument("labels", help="label image (.seg.nrrd, .nrrd, .nii.gz, .mha)")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--format", choices=("stl", "obj", "vtp", "ply"), default="stl")
-    p.add_argument("--smooth", type=int, default=0, metavar="N", help="Taubin smoothing iterations (default 0)")
-    p.add_argument("--decimate", type=float, default=0.0, metavar="F", help="fraction of faces to remove, 0..1")
+    p.add_argument("--smooth", type=T.integer(0, MAX_SMOOTH), default=0, metavar="N",
+                   help=f"Taubin smoothing iterations, 0..{MAX_SMOOTH} (default 0)")
+    p.add_argument("--decimate", type=T.number(0.0, 1.0, hi_open=True), default=0.0, metavar="F",
+                   help="fraction of faces to remove, in [0, 1) (default 0)")
     p.add_argument("--ras", action="store_true", help="RAS coordinates, as Slicer exports (default LPS)")
     p.add_argument("--labels", dest="label_values", metavar="1,2", help="only these label values")
     p.add_argument("--png", metavar="FILE", help="also render a static PNG (matplotlib)")
@@ -142,8 +163,69 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("demo", "make a phantom study and run the pipeline on it", c.cmd_demo)
     p.add_argument("-o", "--output", default="out/demo", help="output folder (default: out/demo)")
-    p.add_argument("--seed", type=int, default=0, help="phantom seed (default: 0)")
+    p.add_argument("--seed", type=T.seed, default=0, help="phantom seed (default: 0)")
     return parser
+
+
+@contextlib.contextmanager
+def _signals():
+    """SIGTERM raises :class:`Terminated` like Ctrl-C raises KeyboardInterrupt, so temporary files are
+    removed and worker processes stopped; SIGXFSZ (past ``ulimit -f``) is ignored, so the write
+    fails with an error naming the file instead of killing the process."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    previous = {sig: signal.signal(sig, handler) for sig, handler in
+                ((signal.SIGTERM, terminate), (signal.SIGXFSZ, signal.SIG_IGN))}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _third_party_log():
+    """Warnings of pydicom, numpy, pyradiomics, pykwalify... go to the log (the file MEDSEG_LOG names,
+    else nowhere), not to stderr, which carries only medseg's own lines."""
+    from ..io import native_stderr
+
+    root = logging.getLogger()
+    path = os.environ.get("MEDSEG_LOG")
+    try:
+        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8") if path else logging.NullHandler()
+    except OSError as exc:
+        print(f"medseg: warning: cannot open the log MEDSEG_LOG={path} ({exc.strerror}); not logging",
+              file=sys.stderr)
+        handler = logging.NullHandler()
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    root.addHandler(handler)
+    logging.captureWarnings(True)
+    native_stderr.ENABLED = True
+    try:
+        yield
+    finally:
+        native_stderr.ENABLED = False
+        logging.captureWarnings(False)
+        root.removeHandler(handler)
+        handler.close()
+
+
+def _one_line(text: str) -> str:
+    return "; ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
+def _os_error(exc: OSError) -> str:
+    """An operating-system error as "PATH: reason"."""
+    from ..io.atomic import os_reason
+
+    where = exc.filename if exc.filename is not None else exc.filename2
+    return f"{where}: {os_reason(exc)}" if where is not None else os_reason(exc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,23 +234,38 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     clear_protected()
-    try:
-        return int(args.func(args) or 0)
-    except MedSegError as exc:
-        print(f"medseg {args.command}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except BrokenPipeError:
-        # The reader went away (`medseg ... | head`): not an error, and nothing more to say.
-        sys.stderr.close()
-        return 0
-    except KeyboardInterrupt:
-        print(f"medseg {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except Exception:  # a bug: show everything, then say so
-        traceback.print_exc()
-        print(f"medseg {args.command}: internal error (a bug); please report it with the traceback above",
-              file=sys.stderr)
-        return 1
+    with _signals(), _third_party_log():
+        try:
+            return int(args.func(args) or 0)
+        except MedSegError as exc:
+            print(f"medseg {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+            return exc.exit_code
+        except BrokenPipeError:
+            # The reader went away (`medseg ... | head`): not an error, and nothing more to say.
+            with contextlib.suppress(OSError):
+                sys.stderr.close()
+            return 0
+        except Terminated:
+            print(f"medseg {args.command}: terminated (SIGTERM); nothing half-written was left", file=sys.stderr)
+            return Terminated.exit_code
+        except KeyboardInterrupt:
+            print(f"medseg {args.command}: interrupted", file=sys.stderr)
+            return 130
+        except OSError as exc:  # the system refused a read or write: the user's environment, not a bug
+            print(f"medseg {args.command}: error: {_one_line(_os_error(exc))}", file=sys.stderr)
+            return 2
+        except MemoryError:
+            from ..limits import LIMITS, human_bytes, limit
+
+            print(f"medseg {args.command}: error: out of memory; the per-array limit is "
+                  f"{human_bytes(limit('bytes'))} ({LIMITS['bytes'][0]}): lower it to have such inputs refused "
+                  "up front, or free memory", file=sys.stderr)
+            return 2
+        except Exception:  # a bug: show everything, then say so
+            traceback.print_exc()
+            print(f"medseg {args.command}: internal error (a bug); please report it with the traceback above",
+                  file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

@@ -12,9 +12,14 @@ Errors are :class:`~medseg.errors.MedSegError`s (exit code 2 in the CLI).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from ..errors import DependencyError, ParameterError
+from . import types as T
+
+#: Largest model input side (pixels) the dataset and the model cards accept.
+MAX_SIZE = 4096
 
 
 def _need_torch() -> None:
@@ -31,6 +36,8 @@ def _floats(text: str | None, n: int, what: str) -> tuple[float, ...] | None:
         values = tuple(float(v) for v in str(text).split(","))
     except ValueError:
         raise ParameterError(f"{what} must be {n} comma-separated numbers, got {text!r}") from None
+    if not all(math.isfinite(v) for v in values):
+        raise ParameterError(f"{what} must be finite numbers, got {text!r}")
     if len(values) == 1 and n == 2:
         values = values * 2
     if len(values) != n:
@@ -45,7 +52,7 @@ def _say(lines: list[str]) -> None:
 
 def _warn(lines: list[str]) -> None:
     for line in lines:
-        print(f"warning: {line}", file=sys.stderr)
+        print(f"medseg: warning: {line}", file=sys.stderr)
 
 
 # --- dataset ---------------------------------------------------------------------------------------
@@ -60,8 +67,9 @@ def configure_dataset(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", metavar="LO,HI", help="HU window mapped onto [0, 1]")
     p.add_argument("--spacing", metavar="MM", help="in-plane spacing to resample to, or 'none'")
     p.add_argument("--size", metavar="H[,W]", help="crop/pad size after resampling (default 256)")
-    p.add_argument("--val-fraction", type=float, default=0.2, help="share of patients for validation")
-    p.add_argument("--seed", type=int, default=0, help="split seed")
+    p.add_argument("--val-fraction", type=T.number(0.0, 1.0, hi_open=True), default=0.2,
+                   help="share of patients for validation, in [0, 1) (default 0.2)")
+    p.add_argument("--seed", type=T.seed, default=0, help="split seed")
     p.add_argument("--description", default="", help="training-data description for the model card")
 
 
@@ -77,10 +85,20 @@ def dataset(inputs, output, labels=None, task=None, classes=None, auto=None, win
         spacing_mm = None
     else:
         spacing_mm = _floats(spacing, 1, "--spacing")[0]
-    size_hw = tuple(int(v) for v in _floats(size, 2, "--size")) if size else None
+        if not 0 < spacing_mm <= 100:
+            raise ParameterError(f"--spacing must be a pixel size in (0, 100] mm, got {spacing!r}")
+    size_hw = None
+    if size:
+        values = _floats(size, 2, "--size")
+        if not all(v.is_integer() and 1 <= v <= MAX_SIZE for v in values):
+            raise ParameterError(f"--size takes whole numbers of pixels in 1..{MAX_SIZE}, got {size!r}")
+        size_hw = tuple(int(v) for v in values)
+    win = _floats(window, 2, "--window")
+    if win is not None and not win[0] < win[1]:
+        raise ParameterError(f"--window takes LO,HI with LO < HI (HU), got {window!r}")
     names = [c.strip() for c in classes.split(",")] if isinstance(classes, str) else classes
     info = build_dataset(inputs, output, labels=labels, task=task, classes=names, auto=auto,
-                         window=_floats(window, 2, "--window"), spacing_mm=spacing_mm, size=size_hw,
+                         window=win, spacing_mm=spacing_mm, size=size_hw,
                          val_fraction=val_fraction, seed=seed, description=description,
                          progress=progress, cancel=cancel)
     n = sum(f["slices"] for f in info["files"])
@@ -111,27 +129,28 @@ def configure_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="training folder from `medseg dataset`")
     p.add_argument("--out", required=True, help="model folder to write (model.pt, model.json, metrics, plots)")
     p.add_argument("--preset", default="cpu-small", choices=sorted(MODEL_PRESETS), help="architecture preset")
-    p.add_argument("--depth", type=int, help="resolution levels")
-    p.add_argument("--base", type=int, help="channels at the first level")
+    p.add_argument("--depth", type=T.integer(1, 10), help="resolution levels, 1..10")
+    p.add_argument("--base", type=T.integer(1, 4096), help="channels at the first level, 1..4096")
     p.add_argument("--convs", metavar="N[,N...]", help="convolutions per level")
     p.add_argument("--norm", choices=("batch", "instance", "none"))
-    p.add_argument("--dropout", type=float)
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--dropout", type=T.number(0.0, 1.0, hi_open=True), help="in [0, 1)")
+    p.add_argument("--epochs", type=T.positive, default=50, help="at least 1 (default 50)")
+    p.add_argument("--batch-size", type=T.positive, default=8, help="at least 1 (default 8)")
+    p.add_argument("--lr", type=T.number(0.0, 10.0, lo_open=True), default=1e-3, help="learning rate in (0, 10]")
     p.add_argument("--optimizer", choices=("adam", "adamw"), default="adamw")
-    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--weight-decay", type=T.number(0.0, 10.0), default=1e-4, help="in [0, 10] (default 1e-4)")
     p.add_argument("--schedule", choices=("cosine", "step", "plateau", "none"), default="cosine")
-    p.add_argument("--dice-epochs", type=int, default=50, help="epochs with Dice favoured (default 50)")
+    p.add_argument("--dice-epochs", type=T.non_negative, default=50, help="epochs with Dice favoured (default 50)")
     p.add_argument("--dice-weight", metavar="EARLY,LATE", default="0.8,0.5", help="Dice weight before/after")
-    p.add_argument("--neg-fraction", type=float, default=0.25, help="share of slices without labels per epoch")
+    p.add_argument("--neg-fraction", type=T.fraction, default=0.25,
+                   help="share of slices without labels per epoch, in [0, 1] (default 0.25)")
     p.add_argument("--no-augment", action="store_true")
-    p.add_argument("--max-batches", type=int, help="cap on batches per epoch")
-    p.add_argument("--patience", type=int, default=0, help="early stopping after N epochs without progress")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-batches", type=T.positive, help="cap on batches per epoch")
+    p.add_argument("--patience", type=T.non_negative, default=0, help="early stopping after N epochs without progress")
+    p.add_argument("--seed", type=T.seed, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--amp", action="store_true", help="mixed precision (CUDA)")
-    p.add_argument("--workers", type=int, default=0, help="data-loader worker processes")
+    p.add_argument("--workers", type=T.integer(0, 64), default=0, help="data-loader worker processes, 0..64")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint_last.pt")
     p.add_argument("--gif", action="store_true", help="also write montage.gif of the per-epoch montages")
     p.add_argument("--no-montage", action="store_true")
@@ -196,7 +215,7 @@ def configure_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--tta", action="store_true", help="average with the left-right flipped prediction")
     p.add_argument("--probabilities", metavar="P", help="uint8 0-255 probabilities: P.npy (memory-mapped) or a volume")
-    p.add_argument("--batch-size", type=int, default=8, help="slices per batch")
+    p.add_argument("--batch-size", type=T.integer(1, 4096), default=8, help="slices per batch, 1..4096 (default 8)")
     p.add_argument("--largest-component", action="store_true", default=None,
                    help="keep each class's largest 3D component (default: as the model card says)")
     p.add_argument("--fill-holes", action="store_true", default=None,

@@ -26,13 +26,18 @@ def is_seg_nrrd(path: str | os.PathLike) -> bool:
     return str(path).lower().endswith(".seg.nrrd")
 
 
+#: Label values must fit the uint16 every label writer (seg.nrrd, DICOM SEG) and reader uses.
+MAX_LABEL = 65535
+
+
 def read_label_image(path: str | os.PathLike) -> tuple[sitk.Image, dict[int, str]]:
     """Read a label image as (integer image, {value: name}).
 
     Names come from the seg.nrrd's segments, else from the ``<stem>.json`` sidecar, else there
     are none (``{}``: every consumer then says ``label-N``). A seg.nrrd with overlapping layers
-    is merged (later layers win). Raises :class:`InputError` for a non-integer volume, which is
-    an image, not labels.
+    is merged (later layers win). Float voxel types are accepted when every value is a whole
+    number. Raises :class:`InputError` for values that are not whole numbers or lie outside
+    0..65535 (an image, not labels), or for several components per voxel.
     """
     if is_seg_nrrd(path):
         seg = read_seg_nrrd(path)
@@ -40,13 +45,23 @@ def read_label_image(path: str | os.PathLike) -> tuple[sitk.Image, dict[int, str
     image = read_volume(path)
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(f"{path}: has {image.GetNumberOfComponentsPerPixel()} components; expected one label value per voxel")
-    arr = sitk.GetArrayViewFromImage(image)
+    arr = sitk.GetArrayFromImage(image)  # a copy: the image may be replaced below
     if arr.dtype.kind == "f":
-        if not np.all(np.mod(arr, 1) == 0):
-            raise InputError(f"{path}: holds non-integer values, so it is an image, not a label map")
-        image = sitk.Cast(image, sitk.sitkUInt16 if arr.max(initial=0) > 255 else sitk.sitkUInt8)
-    if arr.size and arr.min() < 0:
-        raise InputError(f"{path}: holds negative values, so it is an image, not a label map")
+        finite = np.isfinite(arr)
+        if not finite.all() or not np.array_equal(arr, np.round(arr)):
+            bad = arr[~finite | (arr != np.round(np.where(finite, arr, 0)))]
+            raise InputError(f"{path}: holds values that are not whole numbers (such as {float(bad.flat[0]):g}), "
+                             "so it is an image, not a label map")
+    low, high = (arr.min(), arr.max()) if arr.size else (0, 0)
+    if low < 0 or high > MAX_LABEL:
+        value = low if low < 0 else high
+        raise InputError(f"{path}: holds the value {float(value):g}, outside the label range 0..{MAX_LABEL}, "
+                         "so it is not a label map")
+    if arr.dtype.kind == "f":
+        small = arr.astype(np.uint8 if high <= 255 else np.uint16)
+        labels = sitk.GetImageFromArray(small)
+        labels.CopyInformation(image)
+        image = labels
     return image, read_names(path)
 
 

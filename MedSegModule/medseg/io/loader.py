@@ -16,9 +16,10 @@ import numpy as np
 import SimpleITK as sitk
 from pydicom.multival import MultiValue
 
-from ..errors import ParameterError
+from ..errors import DicomDecodeError, ParameterError
 from ..labels import AIR_HU, OUT_OF_FIELD_HU
 from ..progress import CancelEvent, Progress, sub_progress
+from .dicom import damage
 from .dicom.discover import Series, choose_series, discover
 from .dicom.pixels import decode_file, decode_series
 from .dicom.regularize import describe, regularize
@@ -149,31 +150,43 @@ def hu_sanity(array: np.ndarray, meta: dict, intercept: float | None = None, ove
 
 def load_series(series: Series, resample: bool = True, progress: Progress | None = None,
                 cancel: CancelEvent = None, rescale_slope: float | None = None,
-                rescale_intercept: float | None = None) -> tuple[sitk.Image, dict]:
+                rescale_intercept: float | None = None, skip_damaged: bool = False) -> tuple[sitk.Image, dict]:
     """Decode one discovered series into a SimpleITK image (HU for CT) with LPS geometry.
 
     An irregular stack (uneven spacing, missing slices, gantry tilt) is resampled onto a regular
     grid when ``resample`` is true (the default), else kept slice for slice with the median step.
     ``rescale_slope``/``rescale_intercept`` replace the headers' values (each on its own; None
     keeps the header's). CT values then go through :func:`hu_sanity`.
+    A slice that does not decode is a :class:`DicomDecodeError`; with ``skip_damaged`` it is left
+    out and interpolated over, and ``meta["damaged"]`` says which (:mod:`.dicom.damage`).
     """
     _checked_rescale(rescale_slope, rescale_intercept)
+    override = rescale_slope is not None or rescale_intercept is not None
+    header_intercept = series.slices[0].rescale[1]
+    if override:
+        series = replace(series, slices=[
+            replace(s, rescale=(s.rescale[0] if rescale_slope is None else float(rescale_slope),
+                                s.rescale[1] if rescale_intercept is None else float(rescale_intercept)))
+            for s in series.slices])
+    failed: list | None = [] if skip_damaged else None
+    try:
+        array, facts = decode_series(series.slices, series.is_ct, cancel=cancel, damaged=failed,
+                                     progress=sub_progress(progress, 0.0, 0.7 if resample and series.geometry.irregular
+                                                           else 1.0))
+    except DicomDecodeError as exc:
+        raise DicomDecodeError(f"{exc}; {damage.HINT}" if len(series.slices) > 1 else str(exc)) from None
+    left_out = []
+    if failed:
+        series, array, left_out = damage.without(series, array, failed)
     g = series.geometry
     regular = resample and g.irregular
-    override = rescale_slope is not None or rescale_intercept is not None
-    slices = series.slices
-    if override:
-        slices = [replace(s, rescale=(s.rescale[0] if rescale_slope is None else float(rescale_slope),
-                                      s.rescale[1] if rescale_intercept is None else float(rescale_intercept)))
-                  for s in slices]
-    array, facts = decode_series(slices, series.is_ct, cancel=cancel,
-                                 progress=sub_progress(progress, 0.0, 0.7 if regular else 1.0))
     meta = series_metadata(series, facts)
+    damage.record(meta, left_out, resample)
     if override:
-        meta["warnings"].append(f"rescale set by the user: slope {slices[0].rescale[0]:g}, "
-                                f"intercept {slices[0].rescale[1]:g} (the headers' values are ignored)")
+        meta["warnings"].append(f"rescale set by the user: slope {series.slices[0].rescale[0]:g}, "
+                                f"intercept {series.slices[0].rescale[1]:g} (the headers' values are ignored)")
     if series.is_ct:
-        array = hu_sanity(array, meta, intercept=series.slices[0].rescale[1], override=override)
+        array = hu_sanity(array, meta, intercept=header_intercept, override=override)
     note = _duplicate_note(series)
     if note:
         meta["warnings"].append(note)
@@ -223,7 +236,7 @@ def load_volume(path: str | os.PathLike, rescale_slope: float | None = None,
 
 def load(path: str | os.PathLike, series: str | None = None, progress: Progress | None = None,
          cancel: CancelEvent = None, resample: bool = True, rescale_slope: float | None = None,
-         rescale_intercept: float | None = None) -> tuple[sitk.Image, dict]:
+         rescale_intercept: float | None = None, skip_damaged: bool = False) -> tuple[sitk.Image, dict]:
     """Load any input as (image, metadata).
 
     ``path`` is a DICOM folder (searched recursively), one DICOM file, or a volume file (.nrrd,
@@ -240,14 +253,26 @@ def load(path: str | os.PathLike, series: str | None = None, progress: Progress 
     replace the stored values' rescale. CT values whose histogram cannot be HU (air stored at 0,
     soft tissue at 1024) are corrected by -1024 with a warning unless a rescale is given;
     ``meta["hu_check"]`` holds the finding (:func:`hu_sanity`).
+    A damaged slice of the series (:mod:`.dicom.damage`) is a :class:`DicomDecodeError` naming
+    the file; ``skip_damaged`` leaves such slices out, interpolates over them and lists them in
+    ``meta["damaged"]``.
     """
     p = Path(path)
     if p.is_file() and is_volume_file(p):
         return load_volume(p, rescale_slope, rescale_intercept)
     found = discover(p, progress=sub_progress(progress, 0.0, 0.2), cancel=cancel)
     chosen, note = choose_series(found, series)
+    damaged = found.damaged_in(chosen)
+    if damaged and not skip_damaged:
+        raise damage.damaged_error(damaged, len(chosen.slices))
     image, meta = load_series(chosen, resample=resample, progress=sub_progress(progress, 0.2, 1.0), cancel=cancel,
-                              rescale_slope=rescale_slope, rescale_intercept=rescale_intercept)
+                              rescale_slope=rescale_slope, rescale_intercept=rescale_intercept,
+                              skip_damaged=skip_damaged)
+    if damaged:
+        found_meta = {"warnings": []}
+        damage.record(found_meta, damaged, resample)
+        meta["damaged"] = found_meta["damaged"] + meta.get("damaged", [])
+        meta["warnings"].extend(found_meta["warnings"])
     meta["warnings"] = ([note] if note else []) + meta["warnings"] + found.skipped_summary()
     meta["series_found"] = [s.uid for s in found.series]
     return image, meta
@@ -262,7 +287,10 @@ def series_hu_check(series: Series, most_slices: int = 12) -> dict | None:
     if not series.is_ct:
         return None
     picks = sorted({int(round(k)) for k in np.linspace(0, len(series.slices) - 1, min(most_slices, len(series.slices)))})
-    array, _ = decode_series([series.slices[k] for k in picks], True)
+    try:
+        array, _ = decode_series([series.slices[k] for k in picks], True)
+    except DicomDecodeError:
+        return None  # a damaged slice: `info` lists the damage; there is nothing sound to judge
     meta: dict = {"warnings": []}
     hu_sanity(array, meta, intercept=series.slices[0].rescale[1])
     return {**meta["hu_check"], "slices_sampled": len(picks)}

@@ -18,6 +18,7 @@ its header or a comment.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..errors import ParameterError
-from .atomic import atomic_output
+from .atomic import atomic_output, check_output_path, output_group
 
 FORMATS = ("stl", "obj", "ply", "vtp")
 
@@ -47,23 +48,50 @@ def write_mesh(surface: Surface, path: str | os.PathLike, inputs: Iterable[str |
     return Path(path)
 
 
+#: Longest file stem :func:`safe_name` gives (file systems allow 255 bytes per name, with the
+#: suffix, the label value and the writer's temporary-name prefix still to come).
+MAX_STEM = 100
+#: Names Windows reserves for devices; a segment called so gets a trailing underscore.
+_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+
+
 def safe_name(name: str) -> str:
-    """A file-name-safe version of a segment name."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "segment"
+    """A file-name-safe version of a segment name: ASCII letters, digits, ``._-``, at most
+    :data:`MAX_STEM` characters (a longer name is cut and given a short hash of the full name,
+    so two long names stay apart)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("._") or "segment"
+    if len(stem) > MAX_STEM:
+        digest = hashlib.sha1(str(name).encode("utf-8", "replace")).hexdigest()[:8]
+        stem = f"{stem[:MAX_STEM - 9].rstrip('._-')}-{digest}"
+    if stem.split(".")[0].upper() in _RESERVED:
+        stem += "_"
+    return stem
 
 
-def write_meshes(surfaces: Sequence[Surface], out_dir: str | os.PathLike, fmt: str = "stl",
-                 inputs: Iterable[str | os.PathLike] = ()) -> list[Path]:
-    """Write each surface as ``out_dir/<name>.<fmt>`` (``<name>-<value>`` where names repeat)."""
+def mesh_paths(surfaces: Sequence[Surface], out_dir: str | os.PathLike, fmt: str = "stl") -> list[Path]:
+    """The file each surface goes to: ``out_dir/<name>.<fmt>`` (``<name>-<value>`` where names repeat)."""
     fmt = fmt.lower().lstrip(".")
     if fmt not in FORMATS:
         raise ParameterError(f"unknown mesh format '{fmt}'; use one of {', '.join(FORMATS)}")
     stems = [safe_name(s.name) for s in surfaces]
-    paths = []
-    for surface, stem in zip(surfaces, stems):
-        if stems.count(stem) > 1:
-            stem = f"{stem}-{surface.label_value}"
-        paths.append(write_mesh(surface, Path(out_dir) / f"{stem}.{fmt}", inputs))
+    return [Path(out_dir) / f"{f'{stem}-{s.label_value}' if stems.count(stem) > 1 else stem}.{fmt}"
+            for s, stem in zip(surfaces, stems)]
+
+
+def write_meshes(surfaces: Sequence[Surface], out_dir: str | os.PathLike, fmt: str = "stl",
+                 inputs: Iterable[str | os.PathLike] = ()) -> list[Path]:
+    """Write each surface as ``out_dir/<name>.<fmt>`` (``<name>-<value>`` where names repeat).
+
+    All of them or none: every path is checked first, then each file is written to its temporary
+    file and only when all are written are they renamed into place (:func:`output_group`).
+    """
+    paths = mesh_paths(surfaces, out_dir, fmt)
+    inputs = list(inputs)
+    for path in paths:
+        check_output_path(path, inputs)
+    with output_group():
+        for surface, path in zip(surfaces, paths):
+            write_mesh(surface, path, inputs)
     return paths
 
 
@@ -145,4 +173,4 @@ def _write_vtp(s: Surface, path: Path) -> None:
     path.write_text(xml, encoding="utf-8")
 
 
-__all__ = ["FORMATS", "write_mesh", "write_meshes", "safe_name"]
+__all__ = ["FORMATS", "MAX_STEM", "mesh_paths", "write_mesh", "write_meshes", "safe_name"]

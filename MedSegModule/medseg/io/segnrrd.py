@@ -237,7 +237,13 @@ def read_seg_nrrd(path: str | os.PathLike) -> SegNrrd:
     """
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"{path}: no such file")
+        raise InputError(f"{path}: no such file" if not p.exists() else f"{path}: not a regular file")
+    from .volume_check import Incomplete, check_volume_file
+
+    try:
+        check_volume_file(p)
+    except Incomplete as exc:
+        raise InputError(f"{path}: cannot read as NRRD: {exc}") from None
     import nrrd  # pynrrd, imported here: only seg.nrrd files need it (Slicer does not bundle it)
 
     try:
@@ -260,31 +266,72 @@ def read_seg_nrrd(path: str | os.PathLike) -> SegNrrd:
     else:  # numpy axis of file axis i is ndim-1-i; put the layer axis last
         list_axis = next(i for i, k in enumerate(kinds) if k not in spatial)
         data = np.moveaxis(data, data.ndim - 1 - list_axis, -1)
-    origin, spacing, direction = _geometry(header, domain_axes)
-    if data.dtype.kind not in "iub":
-        data = np.round(data)
-    if data.size and data.min() >= 0 and data.max() <= 255:
-        data = data.astype(np.uint8)
+    try:
+        origin, spacing, direction = _geometry(header, domain_axes)
+    except (TypeError, ValueError, IndexError) as exc:
+        raise InputError(f"{path}: seg.nrrd has an invalid geometry ({exc})") from None
+    if not (np.all(np.isfinite(origin)) and np.all(np.isfinite(direction))):
+        raise InputError(f"{path}: seg.nrrd has an invalid space origin or directions")
+    data = _label_data(data, path)
+    if abs(abs(np.linalg.det(direction)) - 1.0) > 1e-3:
+        raise InputError(f"{path}: seg.nrrd has space directions that are not orthogonal axes")
     layers = []
     for index in range(data.shape[-1]):
         image = sitk.GetImageFromArray(np.ascontiguousarray(data[..., index]))
-        image.SetOrigin(tuple(origin))
-        image.SetSpacing(tuple(spacing))
-        image.SetDirection(tuple(direction.ravel()))
+        try:
+            image.SetOrigin(tuple(float(v) for v in origin))
+            image.SetSpacing(tuple(float(v) for v in spacing))
+            image.SetDirection(tuple(float(v) for v in direction.ravel()))
+        except RuntimeError as exc:
+            raise InputError(f"{path}: seg.nrrd geometry is not usable ({str(exc).strip().splitlines()[-1][:120]})") from None
         layers.append(image)
 
     segments = []
     i = 0
     while f"Segment{i}_ID" in header or f"Segment{i}_Name" in header:
         get = lambda key, default="": str(header.get(f"Segment{i}_{key}", default)).strip()  # noqa: E731
-        color_text = get("Color") or get("DefaultColor") or "0 0 0"
-        color = tuple(float(c) for c in color_text.split()[:3])
-        layer = int(get("Layer", i))
-        if layer >= len(layers):
-            raise InputError(f"{path}: segment {i} is in layer {layer}, but the file has {len(layers)} layer(s)")
+        color = _color(get("Color") or get("DefaultColor") or "0 0 0", path, i)
+        layer = _whole(get("Layer", i), f"Segment{i}_Layer", path, 0, len(layers) - 1)
+        value = _whole(get("LabelValue", 1), f"Segment{i}_LabelValue", path, 1, 65535)
         tags = dict(t.split(":", 1) for t in get("Tags").split("|") if ":" in t)
         seg_id = get("ID") or f"Segment_{i}"
-        segments.append(SegmentInfo(name=get("Name") or seg_id, color=color,  # type: ignore[arg-type]
-                                    label_value=int(get("LabelValue", 1)), layer=layer, id=seg_id, tags=tags))
+        name = "".join(c if c.isprintable() else " " for c in (get("Name") or seg_id)).strip() or seg_id
+        segments.append(SegmentInfo(name=name, color=color, label_value=value, layer=layer,  # type: ignore[arg-type]
+                                    id=seg_id, tags=tags))
         i += 1
     return SegNrrd(layers=layers, segments=segments)
+
+
+def _whole(text, field: str, path, lo: int, hi: int) -> int:
+    """A header field that must be a whole number in [lo, hi]; :class:`InputError` otherwise."""
+    try:
+        value = float(str(text).strip())
+        ok = value.is_integer() and lo <= value <= hi
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise InputError(f"{path}: {field} is {str(text)[:40]!r}; it must be a whole number in {lo}..{hi}")
+    return int(value)
+
+
+def _color(text: str, path, i: int) -> tuple[float, float, float]:
+    try:
+        rgb = tuple(float(c) for c in text.split()[:3])
+    except ValueError:
+        rgb = ()
+    if len(rgb) != 3 or not all(np.isfinite(rgb)):
+        raise InputError(f"{path}: Segment{i}_Color is {text[:40]!r}; it must be three numbers r g b in 0..1")
+    return tuple(min(max(c, 0.0), 1.0) for c in rgb)  # type: ignore[return-value]
+
+
+def _label_data(data: np.ndarray, path) -> np.ndarray:
+    """The voxel data as labels: whole numbers in 0..65535 (uint8 when they fit), else :class:`InputError`."""
+    if data.dtype.kind not in "iub":
+        if not np.all(np.isfinite(data)) or not np.array_equal(data, np.round(data)):
+            raise InputError(f"{path}: holds voxel values that are not whole numbers; not a label map")
+        data = np.round(data)
+    if data.size and (data.min() < 0 or data.max() > 65535):
+        raise InputError(f"{path}: holds voxel values outside the label range 0..65535")
+    if data.size and data.max() <= 255:
+        return data.astype(np.uint8)
+    return data.astype(np.uint16) if data.dtype.kind not in "ub" or data.dtype.itemsize > 2 else data

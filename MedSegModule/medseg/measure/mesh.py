@@ -27,6 +27,7 @@ import SimpleITK as sitk
 from scipy import ndimage, sparse
 
 from ..errors import ParameterError
+from ..limits import check_work
 from ..labels import Label, label_table
 from ..progress import CancelEvent, Progress, check_cancel, report
 
@@ -266,6 +267,8 @@ def label_surfaces(labels: sitk.Image, names: Mapping[int, str] | Sequence[Label
         if decimate > 0:
             points, faces = decimate_clusters(points, faces, decimate, cancel=cancel)
         if smooth_iterations:
+            check_work(f"Taubin smoothing of {info[value][0]} (--smooth {smooth_iterations})", 2 * smooth_iterations,
+                       len(points))
             points = taubin_smooth(points, faces, smooth_iterations, cancel=cancel)
         name, colour = info[value]
         surfaces.append(Surface(name, value, colour, points, faces, vertex_normals(points, faces),

@@ -67,6 +67,9 @@ def build_dataset(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
     if not inputs:
         raise ParameterError("no input studies")
     auto = auto or preset.get("auto")
+    from ..io.atomic import check_outputs, expand_inputs
+
+    check_outputs([Path(out_dir) / "dataset.json"], expand_inputs([*inputs, *(labels or [])]))
     studies = []
     for i, given in enumerate(inputs):
         check_cancel(cancel)

@@ -15,8 +15,8 @@ from typing import Callable, Iterable, Sequence, TypeVar, Union
 
 import SimpleITK as sitk
 
-from ..errors import OutputError
-from ..io import check_output_path, input_files, read_label_image, write_label_image, write_volume
+from ..io import input_files, read_label_image, write_label_image, write_volume
+from ..io.atomic import check_outputs, output_group
 from ..io.grid import align_labels
 from ..labels import BODY, LUNG, SEARCH_REGION, SPLIT_LUNG_LEFT, SPLIT_LUNG_RIGHT, TABLE_HEADREST, Label
 from ..progress import CancelEvent, Progress, report, sub_progress
@@ -26,37 +26,19 @@ R = TypeVar("R")
 PathLike = Union[str, os.PathLike]  # evaluated at import: Slicer 5.8's Python 3.9 has no X | Y
 
 
-def check_outputs(outputs: Iterable[PathLike | None], inputs: Iterable[PathLike] = ()) -> list[Path]:
-    """Check every output path of one command before the first write; returns them resolved.
-
-    Refuses (:class:`OutputError`) an output that is an input file or a folder, and two outputs
-    that name the same file (one would overwrite the other).
-    """
-    inputs = list(inputs)
-    seen: dict[Path, str] = {}
-    out = []
-    for path in outputs:
-        if path is None:
-            continue
-        resolved = check_output_path(path, inputs)
-        if resolved in seen:
-            raise OutputError(f"refusing to write {path} twice: two outputs of this command name the same file")
-        seen[resolved] = str(path)
-        out.append(resolved)
-    return out
-
-
 def on_study(path: PathLike, outputs: Sequence[PathLike | None], step: Callable[[Converted, Progress | None], R],
              write: Callable[[R, Converted], None], *, series: str | None = None, resample: bool = True,
              progress: Progress | None = None, cancel: CancelEvent = None, load_share: float = 0.3,
-             rescale_slope: float | None = None, rescale_intercept: float | None = None) -> R:
+             **load) -> R:
     """Load ``path``, check ``outputs`` against its files, run ``step(loaded, progress)``, then ``write``.
 
-    ``load_share`` is the share of the progress bar the loading takes; ``rescale_*`` replace the
-    stored values' rescale (:func:`medseg.io.load`). Returns the step's result.
+    ``load_share`` is the share of the progress bar the loading takes; ``load`` are the loader's
+    options beyond series and resample (``rescale_slope``, ``rescale_intercept``, ``skip_damaged``:
+    :func:`medseg.io.load`). Returns the step's result.
     """
+    check_outputs(outputs, [path])
     loaded = convert(path, series=series, progress=sub_progress(progress, 0.0, load_share), cancel=cancel,
-                     resample=resample, rescale_slope=rescale_slope, rescale_intercept=rescale_intercept)
+                     resample=resample, **load)
     check_outputs(outputs, loaded.inputs)
     result = step(loaded, sub_progress(progress, load_share, 0.95))
     stats = getattr(result, "stats", None)
@@ -66,7 +48,8 @@ def on_study(path: PathLike, outputs: Sequence[PathLike | None], step: Callable[
         stats["warnings"] = list(loaded.meta.get("warnings", [])) + list(stats.get("warnings", []))
         if "hu_check" in loaded.meta:
             stats["hu_check"] = loaded.meta["hu_check"]
-    write(result, loaded)
+    with output_group():  # every output of the command, or none
+        write(result, loaded)
     report(progress, 1.0, "written")
     return result
 
@@ -81,17 +64,17 @@ def labels_on(image: sitk.Image, labels_path: PathLike, resample_labels: bool = 
 # --- one function per command --------------------------------------------------------------------
 
 def convert_to_file(path: PathLike, out: PathLike, series: str | None = None, resample: bool = True,
-                    progress: Progress | None = None, cancel: CancelEvent = None, **rescale) -> Converted:
-    """``medseg convert``: the study as a volume file (HU for CT); ``rescale``: ``rescale_slope``/``rescale_intercept``."""
+                    progress: Progress | None = None, cancel: CancelEvent = None, **load) -> Converted:
+    """``medseg convert``: the study as a volume file (HU for CT); ``load``: as for :func:`on_study`."""
     return on_study(path, [out], lambda loaded, _p: loaded,
                     lambda loaded, _l: write_volume(loaded.image, out, inputs=loaded.inputs),
-                    series=series, resample=resample, progress=progress, cancel=cancel, load_share=0.9, **rescale)
+                    series=series, resample=resample, progress=progress, cancel=cancel, load_share=0.9, **load)
 
 
 def clean_to_files(path: PathLike, out: PathLike, body_mask: PathLike | None = None,
                    object_mask: PathLike | None = None, series: str | None = None, force: bool = False,
                    resample: bool = True, progress: Progress | None = None, cancel: CancelEvent = None,
-                   **rescale) -> CleanResult:
+                   **load) -> CleanResult:
     """``medseg clean``: the cleaned volume, and the 0/1 body and removed-object masks when asked."""
     def write(result: CleanResult, loaded: Converted) -> None:
         write_volume(result.cleaned, out, inputs=loaded.inputs)
@@ -101,12 +84,12 @@ def clean_to_files(path: PathLike, out: PathLike, body_mask: PathLike | None = N
 
     return on_study(path, [out, body_mask, object_mask],
                     lambda loaded, p: clean(loaded.image, loaded.meta, force=force, progress=p, cancel=cancel),
-                    write, series=series, resample=resample, progress=progress, cancel=cancel, **rescale)
+                    write, series=series, resample=resample, progress=progress, cancel=cancel, **load)
 
 
 def lungs_to_file(path: PathLike, out: PathLike, split: bool = False, roi: PathLike | None = None,
                   series: str | None = None, force: bool = False, resample: bool = True,
-                  progress: Progress | None = None, cancel: CancelEvent = None, **rescale) -> LungsResult:
+                  progress: Progress | None = None, cancel: CancelEvent = None, **load) -> LungsResult:
     """``medseg lungs``: 1 = lung (or 1 = right, 2 = left), and the tumour search region when asked."""
     def write(result: LungsResult, loaded: Converted) -> None:
         segments = [SPLIT_LUNG_RIGHT, SPLIT_LUNG_LEFT] if split else [LUNG]
@@ -117,23 +100,24 @@ def lungs_to_file(path: PathLike, out: PathLike, split: bool = False, roi: PathL
     return on_study(path, [out, roi],
                     lambda loaded, p: lungs(loaded.image, loaded.meta, split=split, roi=roi is not None,
                                             force=force, progress=p, cancel=cancel),
-                    write, series=series, resample=resample, progress=progress, cancel=cancel, **rescale)
+                    write, series=series, resample=resample, progress=progress, cancel=cancel, **load)
 
 
 def autolabel_to_file(path: PathLike, out: PathLike, series: str | None = None, force: bool = False,
                       resample: bool = True, progress: Progress | None = None,
-                      cancel: CancelEvent = None, **rescale) -> AutoLabelResult:
+                      cancel: CancelEvent = None, **load) -> AutoLabelResult:
     """``medseg autolabel``: the auto-label table as ``.seg.nrrd`` or a plain map with its sidecar."""
     return on_study(path, [out],
                     lambda loaded, p: autolabel(loaded.image, loaded.meta, force=force, progress=p, cancel=cancel),
                     lambda result, loaded: write_label_image(result.labels, out, segments=list(result.segments),
                                                              inputs=loaded.inputs),
-                    series=series, resample=resample, progress=progress, cancel=cancel, load_share=0.2, **rescale)
+                    series=series, resample=resample, progress=progress, cancel=cancel, load_share=0.2, **load)
 
 
 def predict_to_files(path: PathLike, model, out: PathLike, probabilities: PathLike | None = None,
-                     series: str | None = None, resample: bool = True, progress: Progress | None = None,
-                     cancel: CancelEvent = None, **options):
+                     series: str | None = None, resample: bool = True, skip_damaged: bool = False,
+                     rescale_slope: float | None = None, rescale_intercept: float | None = None,
+                     progress: Progress | None = None, cancel: CancelEvent = None, **options):
     """``medseg predict``: a model's labels (named by its card) and, when asked, its probabilities.
 
     ``probabilities``: a ``.npy`` path (memory-mapped (K, z, y, x) uint8, 0..255) or a volume file
@@ -163,7 +147,8 @@ def predict_to_files(path: PathLike, model, out: PathLike, probabilities: PathLi
         write_label_image(result.labels, out, segments=card_labels(result.card), inputs=loaded.inputs)
 
     return on_study(path, [out, probabilities], step, write, series=series, resample=resample, progress=progress,
-                    cancel=cancel, load_share=0.2)
+                    cancel=cancel, load_share=0.2, skip_damaged=skip_damaged, rescale_slope=rescale_slope,
+                    rescale_intercept=rescale_intercept)
 
 
 def contours_to_file(image_path: PathLike, contours_path: PathLike, out: PathLike | None, ring: bool = False, *,
@@ -196,9 +181,9 @@ def contours_to_file(image_path: PathLike, contours_path: PathLike, out: PathLik
     return labels, {lab.value: lab.name for lab in table}, summary
 
 
-def _image_and_labels(image_path: PathLike, labels_path: PathLike, series, resample, resample_labels,
-                      progress, cancel) -> tuple[Converted, sitk.Image, dict[int, str]]:
-    loaded = convert(image_path, series=series, resample=resample, progress=progress, cancel=cancel)
+def _image_and_labels(image_path: PathLike, labels_path: PathLike, resample_labels, progress, cancel,
+                      **load) -> tuple[Converted, sitk.Image, dict[int, str]]:
+    loaded = convert(image_path, progress=progress, cancel=cancel, **load)
     labels, names = labels_on(loaded.image, labels_path, resample_labels)
     loaded.inputs.append(Path(labels_path))
     return loaded, labels, names
@@ -206,13 +191,14 @@ def _image_and_labels(image_path: PathLike, labels_path: PathLike, series, resam
 
 def stats_to_file(image_path: PathLike, labels_path: PathLike, out: PathLike, series: str | None = None,
                   resample: bool = True, resample_labels: bool = False, progress: Progress | None = None,
-                  cancel: CancelEvent = None) -> tuple[list[dict], Converted]:
+                  cancel: CancelEvent = None, **load) -> tuple[list[dict], Converted]:
     """``medseg stats``: volume and HU statistics per segment as CSV or JSON; returns (rows, the loaded image)."""
     from ..io.tables import write_rows
     from ..measure.stats import segment_statistics
 
-    loaded, labels, names = _image_and_labels(image_path, labels_path, series, resample, resample_labels,
-                                              sub_progress(progress, 0.0, 0.5), cancel)
+    check_outputs([out], [image_path, labels_path])
+    loaded, labels, names = _image_and_labels(image_path, labels_path, resample_labels, sub_progress(progress, 0.0, 0.5),
+                                              cancel, series=series, resample=resample, **load)
     check_outputs([out], loaded.inputs)
     rows = segment_statistics(loaded.image, labels, names=names, progress=sub_progress(progress, 0.5, 0.95),
                               cancel=cancel)
@@ -224,14 +210,15 @@ def stats_to_file(image_path: PathLike, labels_path: PathLike, out: PathLike, se
 def radiomics_to_file(image_path: PathLike, labels_path: PathLike, out: PathLike, params=None,
                       label_values: Sequence[int | str] | None = None, diagnostics: bool = False, jobs: int = 1,
                       series: str | None = None, resample: bool = True, resample_labels: bool = False,
-                      progress: Progress | None = None, cancel: CancelEvent = None) -> tuple[list[dict], Converted]:
+                      progress: Progress | None = None, cancel: CancelEvent = None, **load) -> tuple[list[dict], Converted]:
     """``medseg radiomics``: pyradiomics features, one row per segment; returns (rows, the loaded image)."""
     from ..io.tables import write_rows
-    from ..measure.radiomics import extract, load_params
+    from ..measure.radiomics import extract, validate_params
 
-    params = load_params(params)
-    loaded, labels, names = _image_and_labels(image_path, labels_path, series, resample, resample_labels,
-                                              sub_progress(progress, 0.0, 0.2), cancel)
+    params = validate_params(params)  # a bad parameter file fails before the study is loaded
+    check_outputs([out], [image_path, labels_path])
+    loaded, labels, names = _image_and_labels(image_path, labels_path, resample_labels, sub_progress(progress, 0.0, 0.2),
+                                              cancel, series=series, resample=resample, **load)
     check_outputs([out], loaded.inputs)
     rows = extract(loaded.image, labels, names=names, params=params, label_values=label_values,
                    diagnostics=diagnostics, jobs=jobs, progress=sub_progress(progress, 0.2, 0.95), cancel=cancel)
@@ -248,23 +235,28 @@ def mesh_to_files(labels_path: PathLike, out_dir: PathLike, fmt: str = "stl", sm
     Returns (surfaces, paths written).
     """
     from ..errors import ParameterError
-    from ..io.meshes import write_meshes
+    from ..io.meshes import mesh_paths, write_meshes
     from ..measure.mesh import label_surfaces
 
+    from ..io.sidecar import sidecar_path
+
+    inputs = [labels_path, sidecar_path(labels_path)]
+    check_outputs([png, html], inputs)
     labels, names = read_label_image(labels_path)
-    check_outputs([png, html], [labels_path])
     surfaces = label_surfaces(labels, names=names, smooth_iterations=smooth, decimate=decimate, ras=ras,
                               values=values, progress=sub_progress(progress, 0.0, 0.9), cancel=cancel)
     if not surfaces:
         raise ParameterError(f"{labels_path}: no segment to mesh (the label image is empty)")
-    paths = write_meshes(surfaces, out_dir, fmt=fmt, inputs=[labels_path])
-    if png or html:
-        from ..report.meshes import render_html, render_png
+    check_outputs([*mesh_paths(surfaces, out_dir, fmt), png, html], inputs)
+    with output_group():  # every file of the command, or none
+        paths = write_meshes(surfaces, out_dir, fmt=fmt, inputs=inputs)
+        if png or html:
+            from ..report.meshes import render_html, render_png
 
-        if png:
-            render_png(surfaces, png, views=("anterior-oblique", "inferior"), inputs=[labels_path])
-        if html:
-            render_html(surfaces, html, inputs=[labels_path])
+            if png:
+                render_png(surfaces, png, views=("anterior-oblique", "inferior"), inputs=inputs)
+            if html:
+                render_html(surfaces, html, inputs=inputs)
     report(progress, 1.0, "written")
     return surfaces, paths
 

@@ -30,16 +30,18 @@ class Converted:
 
 def convert(path: str | os.PathLike, series: str | None = None, progress: Progress | None = None,
             cancel: CancelEvent = None, resample: bool = True, rescale_slope: float | None = None,
-            rescale_intercept: float | None = None) -> Converted:
+            rescale_intercept: float | None = None, skip_damaged: bool = False) -> Converted:
     """Step 1: read DICOM (or a volume file) into an image in HU with LPS geometry (see :func:`io.load`).
 
     ``resample`` puts tilted or unevenly spaced stacks onto a regular grid (the default); False
     keeps the slices as they are and warns. ``rescale_slope``/``rescale_intercept`` replace the
     stored values' rescale; without them CT values that cannot be HU (air stored at 0) are
     corrected by -1024 with a warning, and ``meta["hu_check"]`` says what the histogram showed.
+    ``skip_damaged`` leaves damaged slices out and interpolates over them (``meta["damaged"]``
+    says which) instead of refusing the series.
     """
     image, meta = load(path, series=series, progress=progress, cancel=cancel, resample=resample,
-                       rescale_slope=rescale_slope, rescale_intercept=rescale_intercept)
+                       rescale_slope=rescale_slope, rescale_intercept=rescale_intercept, skip_damaged=skip_damaged)
     return Converted(image, meta, input_files(path, meta))
 
 

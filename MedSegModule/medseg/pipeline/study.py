@@ -50,7 +50,7 @@ class _Timer:
 def run_study(path: str | os.PathLike, outdir: str | os.PathLike, *, series: str | None = None,
               resample: bool = True, force: bool = False, radiomics_preset: str | None = "ct-default",
               meshes: bool = True, dicom_seg: bool = True, progress: Progress | None = None,
-              cancel: CancelEvent = None) -> RunResult:
+              cancel: CancelEvent = None, skip_damaged: bool = False) -> RunResult:
     """Run every step on one study and write its outputs into ``outdir``.
 
     Outputs: ``ct.nrrd`` (HU), ``ct-clean.nrrd`` (table/headrest and outside air at AIR_HU),
@@ -67,14 +67,19 @@ def run_study(path: str | os.PathLike, outdir: str | os.PathLike, *, series: str
     from ..io.tables import write_rows
 
     out = Path(outdir)
-    out.mkdir(parents=True, exist_ok=True)
+    if radiomics_preset:
+        _check_params(radiomics_preset)  # a broken parameter file fails now, not after the other steps
     result = RunResult(out)
     names = {lab.value: lab.name for lab in AUTO_LABELS}
 
     with _Timer(result, "convert"):
         loaded = convert(path, series=series, resample=resample, progress=sub_progress(progress, 0.0, 0.15),
-                         cancel=cancel)
+                         cancel=cancel, skip_damaged=skip_damaged)
     inputs = loaded.inputs
+    from .files import check_outputs
+
+    check_outputs([out / name for name in RUN_FILES], inputs)
+    out.mkdir(parents=True, exist_ok=True)
     result.meta = {k: v for k, v in loaded.meta.items() if k not in ("files", "slice_positions", "duplicate_files")}
     result.warnings += loaded.meta.get("warnings", [])
     result.outputs["ct"] = write_volume(loaded.image, out / "ct.nrrd", inputs=inputs)
@@ -108,6 +113,22 @@ def run_study(path: str | os.PathLike, outdir: str | os.PathLike, *, series: str
     result.outputs["report"] = write_report(result, out / "report.html", inputs=inputs)
     report(progress, 1.0, "report written")
     return result
+
+
+#: The files ``run`` writes in its output folder (meshes go to ``meshes/``).
+RUN_FILES = ("ct.nrrd", "labels.seg.nrrd", "ct-clean.nrrd", "stats.csv", "radiomics.csv", "labels.seg.dcm",
+             "overlay.png", "meshes.png", "report.html")
+
+
+def _check_params(preset) -> None:
+    """Refuse a radiomics parameter file that cannot be used; a missing pyradiomics stays a warning later."""
+    from ..errors import DependencyError
+    from ..measure.radiomics import validate_params
+
+    try:
+        validate_params(preset)
+    except DependencyError:
+        pass
 
 
 def _radiomics(result: RunResult, image, labels, names, preset, inputs, progress, cancel) -> None:

@@ -13,6 +13,9 @@ The card holds what inference needs and what a reader should know::
     metrics         validation {dice, iou, per_class {name: {dice, iou}}, epoch}
     weights         {file, bytes, sha256}
 
+The card's structure, types and ranges are those of ``medseg/resources/model.schema.json``
+(:mod:`.card_schema`); :func:`validate` then checks what a schema cannot (class values in order,
+outputs matching the architecture, sizes fitting the poolings, the weights within the limits).
 Weights are read with ``torch.load(weights_only=True)``: a pickle that needs code is refused.
 Any unreadable, truncated or mismatched file raises :class:`ModelError` with one clear line.
 """
@@ -26,7 +29,7 @@ import os
 from pathlib import Path
 
 from ..errors import InputError, ParameterError
-from ..io.atomic import atomic_output
+from ..io.atomic import atomic_output, write_bytes
 from ..labels import Label
 
 FORMAT = "medseg-unet/1"
@@ -93,6 +96,9 @@ def validate(card: dict, where: str = CARD) -> dict:
     """Check a card's structure; returns it or raises :class:`ModelError` naming the first problem."""
     from .model import Architecture
 
+    from ..limits import check_allocation
+    from .card_schema import check
+
     if not isinstance(card, dict):
         raise ModelError(f"{where}: not a model card (expected a JSON object)")
     missing = [k for k in REQUIRED if k not in card]
@@ -100,10 +106,15 @@ def validate(card: dict, where: str = CARD) -> dict:
         raise ModelError(f"{where}: model card lacks {', '.join(missing)}")
     if card["format"] != FORMAT:
         raise ModelError(f"{where}: unsupported model format {card['format']!r} (this MedSeg reads {FORMAT})")
+    problem = check(card)
+    if problem:
+        raise ModelError(f"{where}: {problem} (see medseg/resources/model.schema.json)")
     try:
         arch = Architecture.from_dict(card["architecture"])
     except (ParameterError, TypeError) as exc:
         raise ModelError(f"{where}: bad architecture: {exc}") from None
+    check_allocation(f"the weights of the model in {where} (architecture.base {arch.base})",
+                     (arch.parameter_count(),), "float32")
     classes = card["classes"]
     if not isinstance(classes, list) or [c.get("value") for c in classes] != list(range(len(classes))):
         raise ModelError(f"{where}: classes must be a list with values 0, 1, ... in order")
@@ -176,6 +187,18 @@ def load_model(model: str | os.PathLike, device: str = "cpu"):
     return net.to(device).eval(), card
 
 
+def state_bytes(obj) -> bytes:
+    """``torch.save(obj)`` in memory: torch's own file writer aborts the process on a full disk, so
+    files are written from these bytes with checked writes (:func:`medseg.io.atomic.write_bytes`)."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
 def save_model(net, card: dict, folder: str | os.PathLike) -> Path:
     """Write ``model.pt`` (state_dict) and ``model.json`` atomically into ``folder``; returns it.
 
@@ -188,8 +211,7 @@ def save_model(net, card: dict, folder: str | os.PathLike) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-    with atomic_output(folder / WEIGHTS) as tmp:
-        torch.save(state, tmp)
+    write_bytes(folder / WEIGHTS, state_bytes(state))
     card = {k: v for k, v in card.items() if not k.startswith("_")}
     card.setdefault("format", FORMAT)
     card.setdefault("version", "1")

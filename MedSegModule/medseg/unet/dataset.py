@@ -24,6 +24,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputError, ParameterError
+from ..io.atomic import atomic_output
+from ..limits import check_allocation
 from ..labels import AUTO_LABELS
 from ..progress import CancelEvent, Progress, check_cancel, report
 from ..preprocess import Reoriented
@@ -139,10 +141,14 @@ def write_dataset(studies: Sequence[Study], out_dir: str | os.PathLike, *, class
         hu = sitk.GetArrayViewFromImage(oriented.image)
         lab = sitk.GetArrayFromImage(Reoriented.of(st.labels).image)  # a copy: the oriented image is a temporary
         grid = SliceGrid.make(hu.shape[1:], oriented.spacing[1:], size, spacing_mm)
+        check_allocation(f"the training slices of {Path(st.input).name} (--size {size[0]}x{size[1]})",
+                         (hu.shape[0], *size), np.float32)
         x, y = volume_to_model(hu, grid, window, map_to_classes(lab, st.names, table))
         sid = f"{i:04d}-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(st.input).name or "study")[:40]
-        np.save(out / "cache" / f"{sid}.image.npy", x.astype(np.float16))
-        np.save(out / "cache" / f"{sid}.mask.npy", y)
+        for path, array in ((out / "cache" / f"{sid}.image.npy", x.astype(np.float16)),
+                            (out / "cache" / f"{sid}.mask.npy", y)):
+            with atomic_output(path) as tmp:
+                np.save(tmp, array)
         patient = _patient_id(st.meta, Path(st.input))
         patients.append(patient)
         files.append({
@@ -166,8 +172,8 @@ def write_dataset(studies: Sequence[Study], out_dir: str | os.PathLike, *, class
         "files": files, "split": split, "seed": seed, "input_range": input_range(files),
         "notes": [] if val_p else ["only one patient: validation uses the training studies"],
     }
-    with open(out / "dataset.json", "w", encoding="utf-8") as f:
-        json.dump(info, f, indent=2)
+    with atomic_output(out / "dataset.json") as tmp:
+        tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
     report(progress, 1.0, f"{len(files)} studies, {sum(f['slices'] for f in files)} slices")
     return info
 

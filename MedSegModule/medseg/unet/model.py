@@ -72,6 +72,21 @@ class Architecture:
     def widths(self) -> list[int]:
         return [min(self.base * 2 ** i, self.max_width) for i in range(self.depth)]
 
+    def parameter_count(self) -> int:
+        """The number of weights :class:`UNet2d` will have (convolutions, norms, up-convolutions), without building it."""
+        w, total, cin = self.widths(), 0, self.in_channels
+        norm = 2 if self.norm != "none" else 0
+        for level in range(self.depth):
+            for i in range(self.convs[level]):  # encoder block
+                total += 9 * (cin if i == 0 else w[level]) * w[level] + norm * w[level] + (self.norm == "none") * w[level]
+            cin = w[level]
+        for level in range(self.depth - 1):  # up-convolution, then decoder block on the concatenation
+            total += 4 * w[level + 1] * w[level] + w[level]
+            for i in range(self.convs[level]):
+                total += 9 * (2 * w[level] if i == 0 else w[level]) * w[level] + norm * w[level] \
+                    + (self.norm == "none") * w[level]
+        return total + w[0] * self.n_classes + self.n_classes
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["convs"] = list(self.convs)
@@ -172,8 +187,12 @@ def probabilities(logits: torch.Tensor, head: str) -> torch.Tensor:
 
 def build(arch: Architecture | dict) -> UNet2d:
     """A freshly initialised :class:`UNet2d` from an :class:`Architecture` or its dict."""
+    from ..limits import check_allocation
+
     if isinstance(arch, dict):
         arch = Architecture.from_dict(arch)
+    check_allocation(f"the U-Net's weights (base width {arch.base}, depth {arch.depth})", (arch.parameter_count(),),
+                     "float32")
     return UNet2d(arch)
 
 

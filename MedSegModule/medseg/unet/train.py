@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError, ParameterError
-from ..io.atomic import atomic_output
+from ..io.atomic import atomic_output, write_bytes
 from ..progress import CancelEvent, Progress, check_cancel, report
 from .augment import AugmentConfig
 from .losses import LossConfig, combined_loss, dice_iou, overlap_counts, predicted_labels
@@ -159,7 +159,7 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, resume: bool = F
     from torch.nn.parallel import DistributedDataParallel
     from torch.utils.data import DataLoader, DistributedSampler
 
-    from .card import save_model
+    from .card import save_model, state_bytes
     from .dataset import read_dataset
     from .distributed import all_sum, barrier, cleanup, setup
     from .model import build, count_parameters
@@ -168,8 +168,11 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, resume: bool = F
     from .visual import make_gif, montage, plot_curves, write_csv
 
     cfg = config or TrainConfig()
-    d = setup(cfg.device)
     out = Path(out_dir)
+    from ..io.atomic import check_outputs, expand_inputs
+
+    check_outputs([out / n for n in ("model.pt", "model.json", CHECKPOINT, "metrics.csv")], expand_inputs([data_dir]))
+    d = setup(cfg.device)
     info = read_dataset(data_dir)
     seed_everything(cfg.seed)
     arch = _architecture(cfg, info)
@@ -258,10 +261,10 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, resume: bool = F
                                      for c in info["classes"][1:]}}
             if improved:
                 save_model(net, _card(cfg, info, arch, metrics, seconds, epoch), out)
-            with atomic_output(ckpt_path) as tmp:
-                torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                            "scaler": scaler.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch,
-                            "history": history, "best": best, "seconds": seconds, "stale": stale}, tmp)
+            write_bytes(ckpt_path, state_bytes({
+                "model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "scaler": scaler.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch,
+                "history": history, "best": best, "seconds": seconds, "stale": stale}))
             write_csv(history, out / "metrics.csv")
             plot_curves(history, out)
             if fixed is not None:

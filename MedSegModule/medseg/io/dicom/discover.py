@@ -1,6 +1,10 @@
-"""Find DICOM image series in a folder (recursively) or a single file, and describe them.
+"""Find DICOM image series in a folder (recursively), a single file or a DICOMDIR, and describe them.
 
-Nothing here decodes pixels: listing a study (``medseg info``) stays fast.
+Nothing here decodes pixels: listing a study (``medseg info``) stays fast. Only regular files are
+opened (a FIFO would block the listing); a sub-folder that cannot be read is said as a warning.
+What cannot be used is either *skipped* (not a slice: said as a warning) or *damaged* (a slice
+that cannot be used, :class:`~.slice_header.DamagedFile`: the loader refuses its series unless
+damaged slices are skipped). A file a DICOMDIR lists but that is missing is damaged too.
 """
 
 from __future__ import annotations
@@ -13,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import InputError, NoDicomError
+from ...errors import DicomDecodeError, InputError, MedSegError, NoDicomError
 from ...progress import CancelEvent, Progress, check_cancel, report
-from .geometry import SeriesGeometry, series_geometry
+from .geometry import SeriesGeometry, series_geometry, split_outliers
 from .headers import try_read_headers
-from .slice_header import SliceHeader
+from .slice_header import DamagedFile, SliceHeader
 from .regularize import plan_grid
 
 #: A layout group this small, beside a group of at least :data:`LONE_MAIN_MIN` slices, is taken for
@@ -36,6 +40,8 @@ class Series:
     warnings: list[str] = field(default_factory=list)
     #: (kept, dropped) slices that shared a position; the loader compares their pixels.
     duplicates: list[tuple[SliceHeader, SliceHeader]] = field(default_factory=list)
+    #: The series key of the files (``uid`` without the ``.N`` of a split series).
+    key: str = ""
 
     @property
     def modality(self) -> str:
@@ -76,9 +82,13 @@ class Series:
             "warnings": list(self.warnings),
         }
         if g.irregular:  # what `convert` makes of it by default (resampled onto a regular grid)
-            grid = plan_grid(g)
-            summary["resampled_size"] = list(grid.size)
-            summary["resampled_spacing"] = [round(s, 6) for s in grid.spacing]
+            try:
+                grid = plan_grid(g)
+            except MedSegError as exc:
+                summary["warnings"].append(f"cannot be resampled onto a regular grid: {exc}")
+            else:
+                summary["resampled_size"] = list(grid.size)
+                summary["resampled_spacing"] = [round(s, 6) for s in grid.spacing]
         return summary
 
 
@@ -89,6 +99,8 @@ class Discovery:
     root: Path
     series: list[Series]
     skipped: list[tuple[Path, str]]
+    #: Slices that cannot be used (see the module docstring), whatever series they belong to.
+    damaged: list[DamagedFile] = field(default_factory=list)
 
     def skipped_summary(self) -> list[str]:
         """One warning line per skip reason, with a count and an example file."""
@@ -97,17 +109,83 @@ class Discovery:
             by_reason[reason].append(path)
         return [f"skipped {len(p)} file(s): {r} (e.g. {p[0].name})" for r, p in sorted(by_reason.items())]
 
+    def damaged_in(self, series: Series) -> list[DamagedFile]:
+        """The damaged slices that belong to ``series``, or whose series cannot be told."""
+        key = series.key or series.uid
+        return [d for d in self.damaged if d.series_uid is None or d.series_uid == key]
 
-def _candidate_files(root: Path) -> list[Path]:
+
+def _dicomdir_files(dicomdir: Path) -> tuple[list[Path], list[DamagedFile]]:
+    """The files a DICOMDIR lists (inside its File-set), and a damage for each listed file that is missing.
+
+    Records are read in their order in the index (depth-first, as writers lay them out), so an
+    IMAGE record belongs to the SERIES record before it.
+    """
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(dicomdir)
+        records = list(ds.DirectoryRecordSequence)
+    except Exception as exc:  # noqa: BLE001 (a broken index: pydicom raises many types)
+        raise InputError(f"{dicomdir}: cannot read this DICOMDIR ({type(exc).__name__}: {str(exc)[:160]})") from None
+    root = dicomdir.parent.resolve()
+    files, damaged, uid = [], [], None
+    for record in records:
+        try:
+            if str(record.get("DirectoryRecordType", "")).upper() == "SERIES":
+                uid = str(record.get("SeriesInstanceUID", "") or "") or None
+            parts = record.get("ReferencedFileID")
+            if parts in (None, ""):
+                continue
+            parts = [parts] if isinstance(parts, str) else [str(p) for p in parts]
+        except Exception:  # noqa: BLE001 (one broken record)
+            continue
+        path = root.joinpath(*parts)
+        if any(p in ("", ".", "..") or "/" in p or "\\" in p for p in parts):
+            damaged.append(DamagedFile(path, f"listed in {dicomdir.name} with a path outside its File-set", uid))
+        elif not path.is_file():
+            damaged.append(DamagedFile(path, f"listed in {dicomdir.name} but missing", uid))
+        else:
+            files.append(path)
+    return files, damaged
+
+
+def _is_dicomdir(path: Path) -> bool:
+    return path.name.upper() == "DICOMDIR"
+
+
+def _candidate_files(root: Path) -> tuple[list[Path], list[tuple[Path, str]], list[DamagedFile]]:
+    """(files to read, (path, reason) skipped, damaged) under ``root``: a folder, a file or a DICOMDIR."""
     if root.is_file():
-        return [root]
+        if _is_dicomdir(root):
+            files, damaged = _dicomdir_files(root)
+            return files, [(root, "DICOMDIR (a media index, not an image)")], damaged
+        return [root], [], []
     if not root.exists():
         raise InputError(f"{root}: no such file or folder")
-    files = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    if not root.is_dir():
+        raise InputError(f"{root}: not a regular file or a folder (a pipe, socket or device)")
+    files: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+    damaged: list[DamagedFile] = []
+
+    def unreadable(exc: OSError) -> None:
+        where = Path(exc.filename) if exc.filename else root
+        if where == root:
+            raise InputError(f"{root}: cannot read this folder ({exc.strerror or exc})")
+        skipped.append((where, f"unreadable folder ({exc.strerror or exc}): its files were not looked at"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        files.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
-    return files
+        names = [f for f in sorted(filenames) if not f.startswith(".")]
+        files.extend(Path(dirpath) / f for f in names)
+        for name in names:
+            if _is_dicomdir(Path(name)):
+                try:
+                    damaged.extend(_dicomdir_files(Path(dirpath) / name)[1])
+                except InputError as exc:
+                    skipped.append((Path(dirpath) / name, f"DICOMDIR that cannot be read ({exc})"))
+    return files, skipped, damaged
 
 
 def _split_by_layout(uid: str, slices: list[SliceHeader]
@@ -160,21 +238,25 @@ def discover(path: str | os.PathLike, progress: Progress | None = None, cancel: 
     Raises :class:`NoDicomError` when no DICOM image is found (the message says what was skipped).
     """
     root = Path(path)
-    files = _candidate_files(root)
-    if not files:
-        raise NoDicomError(f"{path}: the folder is empty")
+    files, skipped, damaged = _candidate_files(root)
+    if not files and not damaged:
+        raise NoDicomError(f"{path}: the folder is empty" + (f" ({skipped[0][1]})" if skipped else ""))
     headers: list[SliceHeader] = []
-    skipped: list[tuple[Path, str]] = []
     with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 2) * 2)) as pool:
-        for i, (f, (found, why)) in enumerate(zip(files, pool.map(try_read_headers, files))):
+        for i, (f, (found, why, damage)) in enumerate(zip(files, pool.map(try_read_headers, files))):
             check_cancel(cancel)
-            if not found:
+            if damage is not None:
+                damaged.append(damage)
+            elif not found:
                 skipped.append((f, why or "unreadable"))
             else:
                 headers.extend(found)
             report(progress, (i + 1) / len(files), "reading DICOM headers")
     headers, fallback_note = _apply_soft_skips(headers, skipped)
     if not headers:
+        if damaged:
+            more = f" and {len(damaged) - 1} more damaged file(s)" if len(damaged) > 1 else ""
+            raise DicomDecodeError(f"no usable DICOM slice in {path}: {damaged[0]}{more}")
         reasons = sorted({why for _, why in skipped})
         raise NoDicomError(f"{path}: no DICOM images found ({len(skipped)} file(s) skipped: {'; '.join(reasons)})")
     by_uid: dict[str, list[SliceHeader]] = defaultdict(list)
@@ -185,7 +267,10 @@ def discover(path: str | os.PathLike, progress: Progress | None = None, cancel: 
         parts, lone = _split_by_layout(uid, slices)
         skipped.extend(lone)
         for sub_uid, sub, notes in parts:
+            sub, outliers = split_outliers(sub)
+            damaged.extend(outliers)
             geometry, ordered, warnings, duplicates = series_geometry(sub)
+            notes = notes + sorted({n for s in sub for n in s.notes})
             if uid.startswith("noUID-"):
                 warnings.insert(0, "SeriesInstanceUID is empty; slices grouped by study, frame of reference "
                                    f"and series description as {uid}")
@@ -193,9 +278,13 @@ def discover(path: str | os.PathLike, progress: Progress | None = None, cancel: 
                 warnings.append("Modality tag missing; the SOP class is CT Image Storage, so it is treated as CT")
             if fallback_note:
                 warnings.insert(0, fallback_note)
-            series.append(Series(sub_uid, ordered, geometry, notes + warnings, duplicates))
+            series.append(Series(sub_uid, ordered, geometry, notes + warnings, duplicates, key=uid))
     series.sort(key=lambda s: (not s.is_ct, -s.voxels, s.uid))
-    return Discovery(root, series, skipped)
+    keys = {s.key for s in series}
+    for d in damaged:
+        if d.series_uid not in keys:  # a scrambled header names no series found: it may be any of them
+            d.series_uid = None
+    return Discovery(root, series, skipped, damaged)
 
 
 def choose_series(found: Discovery, uid: str | None = None) -> tuple[Series, str | None]:

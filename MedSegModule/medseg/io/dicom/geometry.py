@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .slice_header import SliceHeader
+from .slice_header import DamagedFile, SliceHeader
 
 #: Relative deviation from the most common slice step that counts as uneven spacing...
 SPACING_TOLERANCE = 0.01
@@ -24,6 +24,9 @@ DUPLICATE_TOLERANCE_MM = 0.01
 #: In-plane shift between slices (in pixels) below which the stack counts as untilted: a quarter
 #: pixel is below what resampling could improve, and real headers carry rounding noise.
 SHIFT_TOLERANCE_PX = 0.25
+#: A gap of more than this many most-common steps cuts a series: the slices beyond it are outliers
+#: (a broken position), not the far end of one volume whose grid would have to span the gap.
+OUTLIER_GAP_STEPS = 50
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,40 @@ def _fallback_step(first: SliceHeader) -> float:
         if value > 0:
             return value
     return 1.0
+
+
+def split_outliers(slices: list[SliceHeader]) -> tuple[list[SliceHeader], list[DamagedFile]]:
+    """Keep the largest block of slices whose steps along the normal stay within
+    :data:`OUTLIER_GAP_STEPS` most-common steps; the others are damaged (their positions are broken).
+
+    Returns (kept slices, one :class:`DamagedFile` per outlier, naming its distance to the block).
+    """
+    if len(slices) < 3:
+        return slices, []
+    normal = slices[0].normal
+    offsets = np.array([float(np.dot(s.position, normal)) for s in slices])
+    order = np.argsort(offsets, kind="stable")
+    steps = np.diff(offsets[order])
+    step = modal_step(steps, _fallback_step(slices[0]))
+    cuts = np.flatnonzero(steps > OUTLIER_GAP_STEPS * max(step, DUPLICATE_TOLERANCE_MM))
+    if not cuts.size:
+        return slices, []
+    bounds = [0, *(cuts + 1).tolist(), len(order)]
+    blocks = [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    main = max(blocks, key=len)
+    lo, hi = offsets[main].min(), offsets[main].max()
+    outliers = []
+    for block in blocks:
+        if block is main:
+            continue
+        for i in block:
+            s = slices[i]
+            gap = lo - offsets[i] if offsets[i] < lo else offsets[i] - hi
+            outliers.append(DamagedFile(s.path, f"{s.name} lies {gap:.6g} mm from the other {len(main)} slices of "
+                                                f"its series (most common step {step:.4g} mm): a broken position",
+                                        s.series_uid, s.position))
+    keep = set(main.tolist())
+    return [s for i, s in enumerate(slices) if i in keep], outliers
 
 
 def deduplicate(ordered: list[SliceHeader], offsets: np.ndarray

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pydicom
 
-from .slice_header import NotAnImage, SliceHeader, number, rescale_of
+from .slice_header import DamagedFile, NotAnImage, SliceHeader, number, plane_geometry, rescale_of
 
 
 def _item(ds: pydicom.Dataset, frame_item, seq: str):
@@ -32,12 +32,15 @@ def _shared(ds: pydicom.Dataset):
     return seq[0] if seq else None
 
 
-def _values(item, tag: str, ds: pydicom.Dataset, n: int) -> list[float] | None:
-    """``n`` floats of ``tag`` from a group item, else from the top level; None when absent."""
+def _values(item, tag: str, ds: pydicom.Dataset, n: int):
+    """The raw value of ``tag`` from a group item, else from the top level; None when absent.
+
+    :func:`~.slice_header.plane_geometry` checks that it holds ``n`` finite numbers.
+    """
     for source in (item, ds):
         value = source.get(tag) if source is not None else None
-        if value not in (None, "") and len(value) == n:
-            return [float(v) for v in value]
+        if value not in (None, ""):
+            return value
     return None
 
 
@@ -52,13 +55,14 @@ def _frame_type(ds: pydicom.Dataset, frame_item) -> tuple[str, ...]:
 def frame_headers(ds: pydicom.Dataset, common: dict) -> list[SliceHeader]:
     """One header per frame of an Enhanced / multi-frame dataset, frame index in ``frame``.
 
-    Raises :class:`NotAnImage` when a frame cannot be placed (no position, orientation or spacing)
-    or every frame is a localizer.
+    Raises :class:`DamagedFile` when a frame cannot be placed (no position, orientation or spacing,
+    or values that are not plausible) and :class:`NotAnImage` when every frame is a localizer.
     """
     per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
     n = common["frames"]
     if per_frame and len(per_frame) != n:
-        raise NotAnImage(f"PerFrameFunctionalGroupsSequence has {len(per_frame)} items for {n} frames")
+        raise DamagedFile(common["path"], f"PerFrameFunctionalGroupsSequence has {len(per_frame)} items for "
+                                          f"{n} frames", common["series_uid"])
     headers = []
     for k in range(n):
         item = per_frame[k] if per_frame else None
@@ -71,14 +75,17 @@ def frame_headers(ds: pydicom.Dataset, common: dict) -> list[SliceHeader]:
         if pos is None or iop is None or spacing is None:
             missing = [name for name, v in (("position", pos), ("orientation", iop), ("pixel spacing", spacing))
                        if v is None]
-            raise NotAnImage(f"multi-frame image: frame {k + 1} has no {', '.join(missing)}, so it cannot be placed")
+            raise DamagedFile(common["path"], f"multi-frame image: frame {k + 1} has no {', '.join(missing)}, "
+                                              "so it cannot be placed", common["series_uid"])
         transform = _item(ds, item, "PixelValueTransformationSequence")
         rescale = rescale_of(transform, rescale_of(ds)) if transform is not None else rescale_of(ds)
         thickness = number(measures, "SliceThickness", number(ds, "SliceThickness"))
-        headers.append(SliceHeader(position=np.array(pos, dtype=np.float64),
-                                   orientation=np.array(iop, dtype=np.float64),
-                                   pixel_spacing=(spacing[0], spacing[1]), frame=k, rescale=rescale,
-                                   slice_thickness=thickness, **common))
+        if thickness is not None and not (np.isfinite(thickness) and 0 < thickness < 1e4):
+            thickness = None
+        position, orientation, px, notes = plane_geometry(common["path"], common["series_uid"], pos, iop, spacing,
+                                                          rescale, where=f"frame {k + 1}")
+        headers.append(SliceHeader(position=position, orientation=orientation, pixel_spacing=px, frame=k,
+                                   rescale=rescale, slice_thickness=thickness, notes=notes, **common))
     if not headers:
         raise NotAnImage("localizer/scout image (every frame's FrameType says LOCALIZER)")
     return headers

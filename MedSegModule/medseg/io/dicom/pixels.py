@@ -5,11 +5,19 @@ differ between slices of one series, and taking the first slice's values for all
 SimpleITK's series reader does for the pixel type) silently corrupts such series.
 
 Each file is decoded once, however many frames (slices) it holds.
+
+Compressed pixel data is decoded in-process only by the Python plugins (pylibjpeg, pyjpegls,
+pydicom's own RLE, Pillow), the first one available for the syntax; python-gdcm, whose C++
+exceptions on a corrupt stream abort the whole process, runs only when nothing else can decode
+the syntax, and then in a child process (:func:`_gdcm_in_child`).
 """
 
 from __future__ import annotations
 
+import io
 import os
+import subprocess
+import sys
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,9 +26,57 @@ import pydicom
 
 from ...errors import DicomDecodeError
 from ...labels import AIR_HU, OUT_OF_FIELD_HU
+from ...limits import check_allocation
 from ...progress import CancelEvent, Progress, check_cancel, report
 from .compat import generate_frames
 from .slice_header import SliceHeader
+
+#: In-process decoders, most trusted first; the first one available for a syntax decodes it.
+IN_PROCESS_PLUGINS = ("pydicom", "pylibjpeg", "pyjpegls", "pillow")
+#: Seconds the child process running python-gdcm may take for one file.
+GDCM_TIMEOUT_S = 120
+_GDCM_CHILD = (
+    "import sys, numpy as np, pydicom\n"
+    "ds = pydicom.dcmread(sys.argv[1])\n"
+    "ds.pixel_array_options(decoding_plugin='gdcm')\n"
+    "np.save(sys.stdout.buffer, np.ascontiguousarray(ds.pixel_array), allow_pickle=False)\n"
+)
+
+
+def _gdcm_in_child(path) -> np.ndarray:
+    """Decode ``path`` with python-gdcm in a child process: a crash there is an error here, not an abort."""
+    try:
+        proc = subprocess.run([sys.executable, "-c", _GDCM_CHILD, str(path)], capture_output=True,
+                              timeout=GDCM_TIMEOUT_S, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    except subprocess.TimeoutExpired:
+        raise ValueError(f"the gdcm decoder took more than {GDCM_TIMEOUT_S} s") from None
+    if proc.returncode != 0:
+        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        why = f"signal {-proc.returncode}" if proc.returncode < 0 else (tail[-1] if tail else f"exit {proc.returncode}")
+        raise ValueError(f"the gdcm decoder failed ({why[:160]})")
+    return np.load(io.BytesIO(proc.stdout), allow_pickle=False)
+
+
+def _decode(ds: pydicom.Dataset) -> np.ndarray:
+    """``ds.pixel_array`` through the first trusted in-process plugin, else python-gdcm in a child."""
+    if not hasattr(ds, "pixel_array_options"):  # an older pydicom: its own handler order
+        return ds.pixel_array
+    from pydicom.pixels.decoders.base import get_decoder
+
+    syntax = ds.file_meta.get("TransferSyntaxUID", "")
+    try:
+        available = get_decoder(syntax).available_plugins
+    except (NotImplementedError, ValueError, KeyError):
+        available = ()
+    if not available:  # native (uncompressed) data: pydicom itself
+        return ds.pixel_array
+    for plugin in IN_PROCESS_PLUGINS:
+        if plugin in available:
+            ds.pixel_array_options(decoding_plugin=plugin)
+            return ds.pixel_array
+    if "gdcm" in available and ds.filename:
+        return _gdcm_in_child(ds.filename)
+    raise ValueError(f"no decoder for {getattr(syntax, 'name', syntax)} is installed")
 
 #: Compressed syntaxes whose streams end with the FFD9 marker (JPEG EOI, JPEG 2000 EOC). Some
 #: decoders (CharLS for JPEG-LS) return garbage from a truncated stream instead of failing, so
@@ -42,7 +98,7 @@ def _check_end_markers(ds: pydicom.Dataset) -> None:
 def _stored_values(ds: pydicom.Dataset) -> np.ndarray:
     """The stored pixel values with BitsStored honoured (high bits masked, sign extended)."""
     _check_end_markers(ds)
-    arr = ds.pixel_array
+    arr = _decode(ds)
     bits_stored = int(ds.get("BitsStored", arr.dtype.itemsize * 8))
     bits_alloc = int(ds.get("BitsAllocated", arr.dtype.itemsize * 8))
     if bits_stored < bits_alloc and arr.dtype.kind in "iu":
@@ -114,13 +170,18 @@ def decode_file(headers: list[SliceHeader], is_ct: bool) -> list[np.ndarray]:
 
 
 def decode_series(slices: list[SliceHeader], is_ct: bool, progress: Progress | None = None,
-                  cancel: CancelEvent = None, workers: int | None = None) -> tuple[np.ndarray, dict]:
+                  cancel: CancelEvent = None, workers: int | None = None,
+                  damaged: list | None = None) -> tuple[np.ndarray, dict]:
     """Decode sorted slices into one (z, y, x) array, one file per task in a thread pool.
 
     The dtype is int16 when every slice's rescale is integral and the values fit, else float32.
-    Returns (array, facts) where facts records the rescale values seen.
+    Returns (array, facts) where facts records the rescale values seen. A file that cannot be
+    decoded raises :class:`DicomDecodeError`, unless ``damaged`` is a list: then
+    ``(slice index, error)`` is appended for each of its slices, which are left at 0.
     """
-    out = np.empty((len(slices), slices[0].rows, slices[0].columns), dtype=np.float32)
+    shape = (len(slices), slices[0].rows, slices[0].columns)
+    check_allocation("the decoded DICOM volume", shape, np.float32)
+    out = np.empty(shape, dtype=np.float32)
     by_file: dict = defaultdict(list)
     for k, s in enumerate(slices):
         by_file[s.path].append(k)
@@ -132,7 +193,15 @@ def decode_series(slices: list[SliceHeader], is_ct: bool, progress: Progress | N
         try:
             for idx, fut in futures:
                 check_cancel(cancel)
-                for k, values in zip(idx, fut.result()):
+                try:
+                    decoded = fut.result()
+                except DicomDecodeError as exc:
+                    if damaged is None:
+                        raise
+                    damaged.extend((k, exc) for k in idx)
+                    out[idx] = 0
+                    decoded = []
+                for k, values in zip(idx, decoded):
                     out[k] = values
                 done += len(idx)
                 report(progress, done / len(slices), "decoding slices")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from ...limits import check_allocation
 from ...progress import CancelEvent, Progress, check_cancel, report
 from .geometry import SeriesGeometry
 
@@ -90,6 +91,7 @@ def regularize(array: np.ndarray, g: SeriesGeometry, fill: float, progress: Prog
     px = _shifts_px(g)
     t_in = np.asarray(g.positions) - g.positions[0]
     nx, ny, nz = grid.size
+    check_allocation("the regular grid the slices are resampled onto", (nz, ny, nx), np.float32)
     out = np.empty((nz, ny, nx), dtype=np.float32)
     cache: dict[int, np.ndarray] = {}
     for m, t in enumerate(grid.offsets):

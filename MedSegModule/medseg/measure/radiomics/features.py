@@ -39,6 +39,7 @@ import yaml
 
 from ...errors import Cancelled, InputError, MedSegError, ParameterError
 from ...labels import BODY, TABLE_HEADREST
+from ...limits import check_allocation
 from .pool import INSTALL_HINT, Case, new_extractor, resolve_jobs, run_cases
 from ...progress import CancelEvent, Progress
 from ...io.label_files import read_label_image
@@ -122,8 +123,10 @@ def load_params(preset_or_path: str | os.PathLike | Mapping[str, Any] | None = N
             data = yaml.safe_load(f)
     except yaml.YAMLError as exc:
         raise ParameterError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from None
+    except (UnicodeDecodeError, ValueError):
+        raise ParameterError(f"{source}: not a YAML text file (it holds binary data)") from None
     except OSError as exc:
-        raise ParameterError(f"{source}: cannot read it: {exc}") from None
+        raise ParameterError(f"{source}: cannot read it: {exc.strerror or exc}") from None
     return _check_structure(data, source)
 
 
@@ -231,6 +234,65 @@ def _prepare(image: sitk.Image, labels: sitk.Image, names: Mapping[int, str] | N
     return Case(case, image, mask, names, values, sizes)
 
 
+#: Texture classes whose matrices grow with the number of grey levels (and, for GLSZM, the voxels).
+_ANGLES_3D = 13
+
+
+def check_budget(image: sitk.Image, mask: sitk.Image, values: Sequence[int], params: Mapping[str, Any]) -> None:
+    """Refuse, before pyradiomics allocates them, settings whose matrices or resampled images are too large.
+
+    The number of grey levels is the HU range inside the segments over ``binWidth`` (or
+    ``binCount``); the GLCM is levels² × 13 angles, the GLSZM levels × voxels; a
+    ``resampledPixelSpacing`` gives the resampled bounding box. Limits: :mod:`medseg.limits`.
+    """
+    setting = dict(params.get("setting") or {})
+    classes = set(params.get("featureClass") or {}) or {"glcm", "glszm", "glrlm", "gldm", "ngtdm", "firstorder"}
+    lab = sitk.GetArrayViewFromImage(mask)
+    inside = np.isin(lab, list(values))
+    if not inside.any():
+        return
+    hu = sitk.GetArrayViewFromImage(image)[inside]
+    span = float(np.max(hu)) - float(np.min(hu)) if hu.size else 0.0
+    filtered = set(params.get("imageType") or {"Original": {}}) - {"Original"}
+    if filtered:
+        span *= 4.0  # LoG and wavelet responses spread beyond the original range
+    try:
+        if setting.get("binCount") is not None:
+            levels = float(setting["binCount"])
+        else:
+            width = float(setting.get("binWidth", 25))
+            if not np.isfinite(width) or width <= 0:
+                raise ParameterError(f"radiomics binWidth {setting.get('binWidth')!r} must be a positive number")
+            levels = span / width + 1
+    except (TypeError, ValueError):
+        raise ParameterError("radiomics binWidth/binCount must be numbers") from None
+    voxels = float(inside.sum())
+    check_allocation(f"the radiomics histogram ({levels:.3g} grey levels over {span:.6g} HU; raise binWidth)",
+                     (levels,), np.float64)
+    if "glcm" in classes:
+        check_allocation(f"the radiomics GLCM ({levels:.3g} grey levels; raise binWidth)",
+                         (levels, levels, _ANGLES_3D), np.float64)
+    if "glszm" in classes:
+        check_allocation(f"the radiomics GLSZM ({levels:.3g} grey levels x {voxels:.3g} voxels; raise binWidth)",
+                         (levels, voxels), np.float64)
+    spacing = setting.get("resampledPixelSpacing")
+    if spacing:
+        try:
+            target = np.array([float(v) for v in spacing], dtype=float)
+        except (TypeError, ValueError):
+            raise ParameterError(f"radiomics resampledPixelSpacing {spacing!r} must be numbers (mm)") from None
+        if target.shape != (3,) or not np.all(np.isfinite(target)) or np.any(target < 0):
+            raise ParameterError(f"radiomics resampledPixelSpacing {spacing!r} must be three numbers >= 0 (mm)")
+        counts = []
+        for axis in range(3):
+            hit = np.flatnonzero(inside.any(axis=tuple(a for a in range(3) if a != axis)))
+            counts.append(hit[-1] - hit[0] + 1)
+        extent_mm = np.asarray(counts[::-1], dtype=float) * np.asarray(image.GetSpacing())
+        step = np.where(target > 0, target, np.asarray(image.GetSpacing()))
+        check_allocation("the radiomics resampled image (raise resampledPixelSpacing)", tuple(extent_mm / step),
+                         np.float64)
+
+
 def extract(image: sitk.Image, labels: sitk.Image, names: Mapping[int, str] | None = None,
             params: str | os.PathLike | Mapping[str, Any] | None = DEFAULT_PRESET,
             label_values: Iterable[int | str] | None = None, diagnostics: bool = False, jobs: int = 1,
@@ -254,6 +316,7 @@ def extract(image: sitk.Image, labels: sitk.Image, names: Mapping[int, str] | No
     params = load_params(params)
     new_extractor(params)  # fail early: dependency and parameter errors before any work
     case = _prepare(image, labels, names, label_values, resample_labels, strict=True, case=None)
+    check_budget(case.image, case.mask, case.values, params)
     jobs = min(resolve_jobs(jobs), len(case.values))  # no idle workers
     return run_cases(iter([case]), 1, params, diagnostics, jobs, None, progress, cancel, mp_context)
 
@@ -293,7 +356,9 @@ def extract_cases(cases: Sequence[Sequence], params: str | os.PathLike | Mapping
             try:
                 image, _meta = load(image_path)
                 labels, names = read_label_image(labels_path)
-                yield _prepare(image, labels, names, wanted, resample_labels, strict=False, case=case_id)
+                prepared_case = _prepare(image, labels, names, wanted, resample_labels, strict=False, case=case_id)
+                check_budget(prepared_case.image, prepared_case.mask, prepared_case.values, params)
+                yield prepared_case
             except Cancelled:
                 raise
             except MedSegError as error:

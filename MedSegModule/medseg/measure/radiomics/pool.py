@@ -8,6 +8,10 @@
   :class:`concurrent.futures.ProcessPoolExecutor`. SimpleITK images are handed to workers as
   ``.npy`` voxel arrays in a temporary folder plus their exact float geometry, so a worker
   rebuilds the identical image and the rows equal those of ``jobs=1``.
+* Interruption (Ctrl-C, SIGTERM through the CLI, a cancel event) stops the workers at once
+  (they are terminated, not waited for) and removes the temporary folder. Workers ignore Ctrl-C
+  (the parent handles it) and get SIGTERM when the parent dies, even by SIGKILL (Linux); a folder
+  ``medseg-radiomics-<pid>-*`` left by a process that is gone is removed by the next pool.
 
 Everything here but :data:`INSTALL_HINT` is private to :mod:`medseg.measure.radiomics.features`.
 """
@@ -19,9 +23,12 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import shutil
+import signal
 import sys
 import tempfile
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -67,9 +74,14 @@ _GLCM_NOTE_FILTER = _DropSymmetricalGlcmNote()
 def _featureextractor():
     """pyradiomics' ``featureextractor`` module, or :class:`DependencyError` with the install commands."""
     try:
-        from radiomics import featureextractor  # noqa: PLC0415 (lazy on purpose)
+        import radiomics  # noqa: PLC0415 (lazy on purpose)
+        from radiomics import featureextractor  # noqa: PLC0415
     except ImportError as exc:
         raise DependencyError(f"{INSTALL_HINT} (import failed: {exc})") from None
+    if logging.getLogger().handlers:
+        # The application logs (the CLI's log file, Slicer's console): pyradiomics' own stderr
+        # handler would print every warning a second time, outside that log.
+        radiomics.setVerbosity(logging.CRITICAL + 10)
     glcm_logger = logging.getLogger("radiomics.glcm")
     if _GLCM_NOTE_FILTER not in glcm_logger.filters:
         glcm_logger.addFilter(_GLCM_NOTE_FILTER)
@@ -137,6 +149,17 @@ _worker_images: dict[str, sitk.Image] = {}
 
 
 def _worker_init(threads: int) -> None:
+    # The parent handles Ctrl-C and SIGTERM and stops the workers; a worker just dies when told to,
+    # and when its parent dies (even by SIGKILL), so it never lingers holding the pool's pipes.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(max(1, int(threads)))
 
 
@@ -203,6 +226,60 @@ def _pool_context(mp_context: str | None):
     if sys.platform.startswith("linux"):
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context()
+
+
+_POOL_DIR = "medseg-radiomics-"
+_POOL_DIR_PID = re.compile(rf"^{_POOL_DIR}(\d+)-")
+#: A pool folder without a process id (an older naming) is stale after this long (s).
+_POOL_DIR_STALE_S = 24 * 3600
+
+
+def _pid_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def remove_stale_pool_dirs(root: str | os.PathLike | None = None) -> list[Path]:
+    """Remove ``medseg-radiomics-*`` folders in the temporary folder whose process is gone."""
+    base = Path(root or tempfile.gettempdir())
+    removed = []
+    try:
+        candidates = [p for p in base.iterdir() if p.name.startswith(_POOL_DIR) and p.is_dir() and not p.is_symlink()]
+    except OSError:
+        return removed
+    for p in candidates:
+        match = _POOL_DIR_PID.match(p.name)
+        try:
+            stale = _pid_gone(int(match.group(1))) if match else time.time() - p.stat().st_mtime > _POOL_DIR_STALE_S
+        except OSError:
+            continue
+        if stale and int(match.group(1) if match else -1) != os.getpid():
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate the pool's worker processes now (an interruption: their results are not wanted)."""
+    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14+
+    if terminate is not None:
+        terminate()
+        return
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            proc.kill()  # SIGKILL: a worker may not have installed its own handlers yet
+        except (OSError, ValueError, AttributeError):
+            pass
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            proc.join(timeout=5)
+        except (OSError, ValueError, AttributeError, AssertionError):
+            pass
 
 
 def resolve_jobs(jobs: int | None) -> int:
@@ -274,7 +351,8 @@ def run_cases(cases: Iterator[Case | MedSegError], n_cases: int, params: Mapping
             prepared[ci] = Case(case.case, None, None, case.names, case.values)  # free the voxels
     else:
         threads = max(1, (os.cpu_count() or 1) // jobs)
-        tmp = Path(tempfile.mkdtemp(prefix="medseg-radiomics-"))
+        remove_stale_pool_dirs()
+        tmp = Path(tempfile.mkdtemp(prefix=f"{_POOL_DIR}{os.getpid()}-"))
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context(mp_context),
                                    initializer=_worker_init, initargs=(threads,))
         pending: dict[Future, tuple[int, int, int]] = {}
@@ -337,9 +415,11 @@ def run_cases(cases: Iterator[Case | MedSegError], n_cases: int, params: Mapping
                 del case
                 collect(block=False)
             collect(block=True)
-        except BaseException:
+        except BaseException as exc:
             for fut in pending:
                 fut.cancel()
+            if isinstance(exc, (KeyboardInterrupt, Cancelled)):
+                _stop_workers(pool)  # do not wait for segments nobody wants any more
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         else:
