@@ -60,7 +60,8 @@ def parse_range(text: str | None) -> tuple[float, float] | None:
 
 def seed_values(seeds: np.ndarray) -> list[int]:
     """The seed segments' label values, checked: two or more, at most :data:`MAX_SEGMENTS`."""
-    values = [int(v) for v in np.unique(seeds) if v != 0]
+    values = [int(v) for v in (np.flatnonzero(np.bincount(seeds.ravel())) if seeds.dtype.kind == "u" else np.unique(seeds))
+              if v != 0]
     if len(values) < 2:
         raise ParameterError(f"grow from seeds needs seeds of two or more segments (found {len(values)}); "
                              "paint a background segment around the structure too")
@@ -87,6 +88,11 @@ def box_size(spacing, kernel_mm: float) -> tuple[int, int, int]:
                  for s in spacing)
 
 
+def _values(labels: np.ndarray) -> list[int]:
+    """The nonzero values present (a count per value: far quicker than ``np.unique``'s sort at 78 Mvoxels)."""
+    return [int(v) for v in np.flatnonzero(np.bincount(labels.ravel())) if v]
+
+
 def _closing(labels: np.ndarray, free: np.ndarray, size, cancel: CancelEvent) -> np.ndarray:
     """Each label closed with a box of ``size``, on a label map where every voxel already has an owner.
 
@@ -100,7 +106,7 @@ def _closing(labels: np.ndarray, free: np.ndarray, size, cancel: CancelEvent) ->
     def erode(m):
         return ndimage.minimum_filter(m, size=size, mode="nearest")
 
-    values = [int(v) for v in np.unique(labels) if v]
+    values = _values(labels)
     solid = np.zeros(labels.shape, bool)
     for value in values:
         check_cancel(cancel)
@@ -117,7 +123,7 @@ def _median(labels: np.ndarray, size, cancel: CancelEvent) -> np.ndarray:
     """Majority vote of the labels (background included) in a box of ``size``: a median for label maps."""
     best = np.full(labels.shape, -1.0, dtype=np.float32)
     out = np.zeros_like(labels)
-    for value in [0] + [int(v) for v in np.unique(labels) if v]:
+    for value in [0] + _values(labels):
         check_cancel(cancel)
         share = ndimage.uniform_filter((labels == value).astype(np.float32), size=size, mode="nearest")
         win = share > best + 1e-6  # ties keep the lower value: background first
