@@ -107,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     unet_commands.configure_predict(add("predict", "U-Net inference (labels on the input grid)", c.cmd_unet))
     unet_commands.configure_export(add("export", "export a model to TorchScript (.pt) / ONNX (.onnx)", c.cmd_unet))
 
+    from . import classify as classify_commands  # argument definitions only; torch loads on use
+
+    classify_commands.configure_train(add("classify-train", "train the 3D CNN volume classifier (normal / abnormal)",
+                                          classify_commands.run_train))
+    classify_commands.configure_classify(add("classify", "P(normal) and P(abnormal) of a volume (3D CNN classifier)",
+                                             classify_commands.run_classify))
+
     p = add("radiomics", "pyradiomics features, one wide row per segment", c.cmd_radiomics)
     p.add_argument("image", help="DICOM folder/file or volume (HU)")
     p.add_argument("labels", help="label image (.seg.nrrd, or a volume with an optional <name>.json of names)")
