@@ -2,7 +2,7 @@
 
 Data (``medseg.pipeline.classify_data``): chest phantoms, and slabs of the real ct-chest-141 and
 ct-pelvis-chest-134 series (../shared/data), each without and with 1-2 inserted lung lesions of
-10-40 mm (solid, part-solid, ground-glass; free or on the pleura). ct-chest-141's own nodule
+20-50 mm (solid, part-solid, ground-glass; 30 % on the pleura). ct-chest-141's own nodule
 (slices 70-86) is left out, so no "normal" slab holds a known lesion. Training uses a small input
 (32 x 64 x 64) and a narrower network (16/16/32/64 filters, dense 128) so that it finishes in a few
 minutes on 2 CPU cores; the seed's full network is ``medseg classify-train``'s default.
@@ -34,9 +34,10 @@ def main(out: Path, figure: bool) -> dict:
     chest141 = SHARED / "ct-chest-141" / "dicom"
     real = [p for p in (chest141, SHARED / "ct-pelvis-chest-134" / "dicom") if p.exists()]
     data = write_classify_data(out / "data", phantoms=40, real=real, slabs_per_series=8, slab_slices=32,
-                               exclude_z={str(chest141): NODULE_SLICES}, diameters_mm=(10.0, 40.0), seed=0)
+                               exclude_z={str(chest141): NODULE_SLICES}, diameters_mm=(20.0, 50.0),
+                               attached_fraction=0.3, seed=0)
     data_s = time.perf_counter() - t0
-    cfg = ClassifyConfig(size=[32, 64, 64], channels=[16, 16, 32, 64], dense=128, epochs=15, batch_size=4, lr=1e-3,
+    cfg = ClassifyConfig(size=[32, 64, 64], channels=[16, 16, 32, 64], dense=128, epochs=20, batch_size=4, lr=2e-3,
                          lr_decay=0.95, device=os.environ.get("MEDSEG_DEVICE", "auto"), name="classifier-demo",
                          description="demo: phantoms and real slabs with inserted lung lesions", synthetic=True)
     t1 = time.perf_counter()

@@ -83,7 +83,8 @@ def fast_grow_cut_in_process(intensity: np.ndarray, seeds: np.ndarray, mask: Opt
         grow.SetMaskImage(mask_image)
     grow.SetDistancePenalty(float(distance_penalty))
     grow.Update()
-    return np.array(buffers.itkPyBufferIUC3.GetArrayViewFromImage(grow.GetOutput()), dtype=np.uint8, copy=True)
+    output = grow.GetOutput()  # held while its buffer is viewed, then copied
+    return np.array(buffers.itkPyBufferIUC3.GetArrayViewFromImage(output), dtype=np.uint8, copy=True)
 
 
 def itk_grow_cut_here(intensity: np.ndarray, seeds: np.ndarray, mask: Optional[np.ndarray], spacing,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 
-from ..unet.card import ModelError, load_model as load_any_model, read_card as read_any_card
+from ..unet.card import ModelError, check_header, load_model as load_any_model, read_card as read_any_card
 from ..unet.card import save_model as save_any_model
 
 FORMAT = "medseg-classifier/1"
@@ -30,14 +30,7 @@ def validate(card: dict, where: str = "model.json") -> dict:
     from ..errors import ParameterError
     from .model import Architecture
 
-    if not isinstance(card, dict):
-        raise ModelError(f"{where}: not a model card (expected a JSON object)")
-    missing = [k for k in REQUIRED if k not in card]
-    if missing:
-        raise ModelError(f"{where}: model card lacks {', '.join(missing)}")
-    if card["format"] != FORMAT:
-        raise ModelError(f"{where}: format {card['format']!r} is not a volume classifier ({FORMAT}); "
-                         "U-Net models are used by `medseg predict`")
+    check_header(card, where, FORMAT, REQUIRED, other="; U-Net models are used by `medseg predict`")
     try:
         arch = Architecture.from_dict(card["architecture"])
     except (ParameterError, TypeError) as exc:

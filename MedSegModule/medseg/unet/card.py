@@ -89,17 +89,23 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def check_header(card, where: str, fmt: str, required=REQUIRED, other: str = "") -> None:
+    """:class:`ModelError` unless ``card`` is a JSON object with the ``required`` keys and format ``fmt``
+    (``other``: what to say about a card of another format)."""
+    if not isinstance(card, dict):
+        raise ModelError(f"{where}: not a model card (expected a JSON object)")
+    missing = [k for k in required if k not in card]
+    if missing:
+        raise ModelError(f"{where}: model card lacks {', '.join(missing)}")
+    if card["format"] != fmt:
+        raise ModelError(f"{where}: unsupported model format {card['format']!r} (this reads {fmt}){other}")
+
+
 def validate(card: dict, where: str = CARD) -> dict:
     """Check a card's structure; returns it or raises :class:`ModelError` naming the first problem."""
     from .model import Architecture
 
-    if not isinstance(card, dict):
-        raise ModelError(f"{where}: not a model card (expected a JSON object)")
-    missing = [k for k in REQUIRED if k not in card]
-    if missing:
-        raise ModelError(f"{where}: model card lacks {', '.join(missing)}")
-    if card["format"] != FORMAT:
-        raise ModelError(f"{where}: unsupported model format {card['format']!r} (this MedSeg reads {FORMAT})")
+    check_header(card, where, FORMAT, other="; volume classifiers are used by `medseg classify`")
     try:
         arch = Architecture.from_dict(card["architecture"])
     except (ParameterError, TypeError) as exc:
