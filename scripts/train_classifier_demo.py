@@ -37,7 +37,7 @@ def main(out: Path, figure: bool) -> dict:
                                exclude_z={str(chest141): NODULE_SLICES}, diameters_mm=(20.0, 50.0),
                                attached_fraction=0.3, seed=0)
     data_s = time.perf_counter() - t0
-    cfg = ClassifyConfig(size=[32, 64, 64], channels=[16, 16, 32, 64], dense=128, epochs=20, batch_size=4, lr=2e-3,
+    cfg = ClassifyConfig(size=[32, 64, 64], channels=[16, 16, 32, 64], dense=128, epochs=25, batch_size=4, lr=1e-3,
                          lr_decay=0.95, device=os.environ.get("MEDSEG_DEVICE", "auto"), name="classifier-demo",
                          description="demo: phantoms and real slabs with inserted lung lesions", synthetic=True)
     t1 = time.perf_counter()

@@ -87,7 +87,7 @@ def write_classify_data(out_dir: str | os.PathLike, phantoms: int = 0, real: Seq
         skip = (exclude_z or {}).get(str(path))
         usable = np.flatnonzero(lung.reshape(len(lung), -1).sum(1) > 0.02 * lung[0].size)
         if skip is not None:
-            usable = usable[(usable < skip[0] - slab_slices) | (usable > skip[1])]
+            usable = usable[(usable < skip[0]) | (usable > skip[1])]
         starts = [int(s) for s in usable if s + slab_slices <= len(hu) and np.all(np.isin(range(s, s + slab_slices),
                                                                                           usable))]
         if not starts:
