@@ -2,7 +2,7 @@
 # setup makes .venv in the checkout and installs everything, in the order the packages need:
 #   torch 2.13.0 first (pinned: it takes the machine's CPU wheel; unpinned pulls GB of CUDA),
 #   numpy + versioneer, then pyradiomics 3.0.1 with --no-build-isolation (the 3.1.0 sdist's metadata is broken),
-#   then this project with its extras (slicer-core for the MRML tests, highdicom, pytest-xdist, vermin).
+#   then this project with its extras (slicer-core for the MRML tests, highdicom, itk-growcut, pytest-xdist, vermin).
 # setup-pydicom24 makes .venv-pydicom24: the same Python with pydicom 2.4.4 (what Slicer 5.8 and 5.10
 #   bundle) and the package's other dependencies; `make test` runs the DICOM tests (io/, phantom/) in it too.
 
@@ -38,7 +38,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) scripts/check_torch.py
 	$(PIP) install --quiet numpy versioneer
 	$(PIP) install --quiet --no-build-isolation pyradiomics==3.0.1
-	$(PIP) install --quiet -e '.[test,dicomseg,slicer,unet,mesh]'
+	$(PIP) install --quiet -e '.[test,dicomseg,slicer,unet,mesh,grow]'
 	$(PIP) install --quiet --no-deps lungmask==0.2.22  # only its R231 network code, for benchmarks/bench_unet.py
 	@touch $(STAMP)
 	@echo "setup: done ($(VENV))"

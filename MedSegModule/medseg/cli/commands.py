@@ -200,6 +200,26 @@ def cmd_autolabel(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_grow(args: argparse.Namespace) -> int:
+    from ..autolabel.grow import parse_range
+    from ..pipeline.files import grow_to_file
+
+    hu_range = parse_range(args.hu_range)
+    with progress_bar("grow") as progress:
+        result = grow_to_file(args.image, args.seeds, args.output, hu_range=hu_range, smooth=args.smooth,
+                              kernel_mm=args.kernel, locality=args.locality, whole_image=args.whole_image,
+                              series=args.series, resample=not args.no_resample,
+                              resample_labels=args.resample_labels, progress=progress)
+    voxel_ml = float(np.prod(result.labels.GetSpacing())) / 1000.0
+    region = "x".join(str(b - a) for a, b in result.stats["region_zyx"][::-1])
+    say(f"wrote {args.output}: grown in a {region} region in {sum(result.stats['seconds'].values()):.1f} s "
+        f"(smooth {result.stats['smooth']})")
+    for lab in result.segments:
+        n = result.stats["voxels"].get(lab.value, 0)
+        say(f"  {lab.value:>3}  {lab.name:<24} {n:>10} voxels  {n * voxel_ml:9.2f} ml")
+    return 0
+
+
 # --- measures --------------------------------------------------------------------------------------
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

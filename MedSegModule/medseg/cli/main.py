@@ -100,6 +100,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--names", metavar="A,B", help="comma-separated label names in value order")
     p.add_argument("--slice", type=T.non_negative, metavar="Z", help="0-based slice index for a single point-list file")
 
+    p = add("grow", "grow from seeds (semi-automatic): painted seed segments grow into a full label map",
+            c.cmd_grow)
+    p.add_argument("image", help="DICOM folder/file or volume the seeds were painted on")
+    p.add_argument("seeds", help="seed label image with two or more segments (.seg.nrrd, or .nrrd/.nii.gz with its "
+                   "<stem>.json names)")
+    p.add_argument("-o", "--output", required=True, help="LABELS (.seg.nrrd, .nrrd, .nii.gz, .mha); keeps the seeds' names")
+    p.add_argument("--range", dest="hu_range", metavar="LO,HI",
+                   help="editable intensity range in HU: voxels outside get no label and pass none on (default: all)")
+    p.add_argument("--smooth", choices=("median", "closing", "none"), default="median",
+                   help="post-processing: median = closing, then a median (default); closing alone; none")
+    p.add_argument("--kernel", type=float, default=3.0, metavar="MM", help="smoothing box edge in mm (default 3)")
+    p.add_argument("--locality", type=float, default=0.0, metavar="F",
+                   help="seed locality, HU per mm of path (Slicer's; default 0: intensity only)")
+    p.add_argument("--whole-image", action="store_true",
+                   help="grow over the whole image (default: the seeds' box plus a margin, as Slicer)")
+    p.add_argument("--resample-labels", action="store_true", help="resample SEEDS onto IMAGE's grid when they differ")
+    add_input_options(p, force=False)
+
     p = add("evaluate", "Dice, IoU, HD95, ASSD and volume difference per label", c.cmd_evaluate)
     p.add_argument("pred", help="predicted label image (.nrrd, .seg.nrrd, .nii.gz, .mha)")
     p.add_argument("ref", help="reference label image")
@@ -115,6 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
     unet_commands.configure_train(add("train", "U-Net training (same code as scripts/train_unet.py)", c.cmd_unet))
     unet_commands.configure_predict(add("predict", "U-Net inference (labels on the input grid)", c.cmd_unet))
     unet_commands.configure_export(add("export", "export a model to TorchScript (.pt) / ONNX (.onnx)", c.cmd_unet))
+
+    from . import classify as classify_commands  # argument definitions only; torch loads on use
+
+    classify_commands.configure_train(add("classify-train", "train the 3D CNN volume classifier (normal / abnormal)",
+                                          classify_commands.run_train))
+    classify_commands.configure_classify(add("classify", "P(normal) and P(abnormal) of a volume (3D CNN classifier)",
+                                             classify_commands.run_classify))
 
     p = add("radiomics", "pyradiomics features, one wide row per segment", c.cmd_radiomics)
     p.add_argument("image", help="DICOM folder/file or volume (HU)")

@@ -402,3 +402,60 @@ class MedSegLogic:
         result = S.segmentation_node_to_labels(segmentationNode, volumeNode, self._segments(segmentationNode, segments))
         report(progress, 1.0, "exported")
         return result
+
+    # --- semi-automatic and whole-volume steps -------------------------------------------------------
+
+    def growFromSeeds(self, volumeNode, seedSegmentationNode, intensityRange=None, smooth="median", kernelMm=3.0,
+                      seedLocality=0.0, segments=None, wholeImage=False, closedSurface=True,
+                      progress: Progress | None = None, cancel: CancelEvent = None):
+        """Grow seed segments into a full segmentation (semi-automatic); returns a new segmentation node.
+
+        volumeNode: the image the seeds were painted on. seedSegmentationNode: two or more seed
+        segments (painted on a few slices each). intensityRange: (lo, hi) HU, the editable range
+        (None: everywhere). smooth: "median" (closing, then a median), "closing" or "none";
+        kernelMm: their box in mm. seedLocality: Slicer's seed locality. segments: IDs or names of
+        the seed segments (default all). wholeImage: grow over the whole volume, not the seeds' box
+        plus a margin. closedSurface: build 3D surfaces. progress, cancel: as for every method.
+        The new segments keep the seeds' names and colours; where seeds overlap, the segment higher
+        in the list wins (as in Slicer). Slicer's own grow-cut filter does the growing. For painting
+        and growing interactively, use the Segment Editor's "Grow from seeds" effect.
+        """
+        from ..pipeline.steps import grow
+        from .growcut import slicer_grow_cut
+
+        image = self._image(volumeNode)
+        ids = self._segments(seedSegmentationNode, segments)
+        seg = seedSegmentationNode.GetSegmentation()
+        seeds, _names = S.segmentation_node_to_labels(seedSegmentationNode, volumeNode, list(reversed(ids)))
+        values = S.segment_label_values(seedSegmentationNode)
+        table = [L.Label(values[i], seg.GetSegment(i).GetName(),
+                         tuple(int(round(255 * c)) for c in seg.GetSegment(i).GetColor())) for i in ids]
+        hu_range = None if intensityRange is None else (float(intensityRange[0]), float(intensityRange[1]))
+        result = grow(image, seeds, table, hu_range=hu_range, smooth=smooth, kernel_mm=kernelMm,
+                      locality=seedLocality, whole_image=wholeImage, engine=slicer_grow_cut,
+                      progress=sub_progress(progress, 0.0, 0.85), cancel=cancel)
+        present = set(result.stats["voxels"])
+        return self._segmentation(result.labels, [lab for lab in table if lab.value in present], volumeNode,
+                                  "grown", closedSurface, progress, cancel)
+
+    def classify(self, volumeNode, model, device="auto", progress: Progress | None = None,
+                 cancel: CancelEvent = None) -> dict:
+        """The 3D CNN classifier's probabilities for a volume: {"normal": p, "abnormal": p, "label", "warnings"}.
+
+        volumeNode: a CT volume in HU. model: a classifier folder (``medseg classify-train``).
+        device: "auto", "cpu" or "cuda" ("cuda:N" too). progress, cancel: as for every method.
+        The result is also kept in the volume's attribute ``MedSeg.Classification`` (JSON).
+        """
+        import json
+
+        if not (device in DEVICES or str(device).startswith("cuda:")):
+            raise ParameterError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+        from ..classify.predict import classify
+
+        result = classify(self._image(volumeNode), model, self._meta(volumeNode), device=device,
+                          progress=sub_progress(progress, 0.0, 0.95), cancel=cancel)
+        out = {**result.probabilities, "label": result.label, "model": result.card.get("name"),
+               "warnings": list(result.warnings)}
+        volumeNode.SetAttribute("MedSeg.Classification", json.dumps(out))
+        report(progress, 1.0, f"{volumeNode.GetName()}: normal {out['normal']:.3f}, abnormal {out['abnormal']:.3f}")
+        return out

@@ -151,6 +151,29 @@ def predict_to_files(path: PathLike, model, out: PathLike, probabilities: PathLi
                     rescale_intercept=rescale_intercept)
 
 
+def grow_to_file(image_path: PathLike, seeds_path: PathLike, out: PathLike, hu_range=None, smooth: str = "median",
+                 kernel_mm: float = 3.0, locality: float = 0.0, whole_image: bool = False,
+                 series: str | None = None, resample: bool = True, resample_labels: bool = False,
+                 progress: Progress | None = None, cancel: CancelEvent = None, engine=None):
+    """``medseg grow``: the seeds (a label file with names) grown on the image; the output keeps their names.
+
+    Returns the :class:`~medseg.pipeline.steps.GrowResult`.
+    """
+    from .steps import grow
+
+    def step(loaded: Converted, p):
+        check_outputs([out], [seeds_path])
+        seeds, names = labels_on(loaded.image, seeds_path, resample_labels, what="seeds")
+        loaded.inputs.append(Path(seeds_path))
+        return grow(loaded.image, seeds, names, hu_range=hu_range, smooth=smooth, kernel_mm=kernel_mm,
+                    locality=locality, whole_image=whole_image, engine=engine, progress=p, cancel=cancel)
+
+    return on_study(image_path, [out], step,
+                    lambda result, loaded: write_label_image(result.labels, out, segments=result.segments,
+                                                             inputs=loaded.inputs),
+                    series=series, resample=resample, progress=progress, cancel=cancel, load_share=0.2)
+
+
 def contours_to_file(image_path: PathLike, contours_path: PathLike, out: PathLike | None, ring: bool = False, *,
                      names=None, slice_index: int | None = None, progress: Progress | None = None,
                      cancel: CancelEvent = None) -> tuple[sitk.Image, dict[int, str], dict]:
@@ -276,5 +299,5 @@ def evaluate_files(pred_path: PathLike, ref_path: PathLike, resample_labels: boo
 
 
 __all__ = ["check_outputs", "on_study", "labels_on", "convert_to_file", "clean_to_files", "lungs_to_file",
-           "autolabel_to_file", "predict_to_files", "contours_to_file", "stats_to_file", "radiomics_to_file",
+           "autolabel_to_file", "predict_to_files", "grow_to_file", "contours_to_file", "stats_to_file", "radiomics_to_file",
            "mesh_to_files", "evaluate_files"]

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from ..errors import ParameterError
 from ..io import input_files, load
 from ..progress import CancelEvent, Progress, report, sub_progress
 
@@ -195,6 +196,46 @@ def autolabel(image: sitk.Image, meta: dict | None = None, force: bool = False, 
     return AutoLabelResult(back(labels), AUTO_LABELS, stats)
 
 
+
+
+# --- grow: seed segments grown into a full label map (semi-automatic) ---------------------------------
+
+
+@dataclass
+class GrowResult:
+    """The result of :func:`grow`: ``labels`` on the input's grid with the seeds' values (0 where
+    nothing grew), ``segments`` (the seeds' names through :func:`medseg.labels.label_table`) and
+    ``stats`` (region, voxels per value, seconds)."""
+
+    labels: sitk.Image
+    segments: list
+    stats: dict = field(default_factory=dict)
+
+
+def grow(image: sitk.Image, seeds: sitk.Image, names=None, hu_range: tuple[float, float] | None = None,
+         smooth: str = "median", kernel_mm: float = 3.0, locality: float = 0.0, whole_image: bool = False,
+         engine=None, progress: Progress | None = None, cancel: CancelEvent = None) -> GrowResult:
+    """Grow from seeds (see :mod:`medseg.autolabel.grow`) on ``image`` (HU, or any intensities).
+
+    ``seeds``: a label image on ``image``'s grid (two or more values); ``names``: its ``{value: name}``
+    (or :class:`~medseg.labels.Label` s). ``hu_range``: (lo, hi) the editable intensity range.
+    ``smooth``: ``median`` (closing, then a median), ``closing`` or ``none``; ``kernel_mm``: their box.
+    ``locality``: Slicer's seed locality. ``engine``: the grow-cut (default ITK's fast grow-cut).
+    """
+    from ..autolabel.grow import grow_from_seeds
+    from ..io.grid import align_labels
+    from ..labels import label_table
+
+    seeds = align_labels(seeds, image, what="seeds")  # same voxels in another axis order are fine
+    seed_array = sitk.GetArrayFromImage(seeds)
+    if seed_array.dtype.kind not in "ui":
+        raise ParameterError("seeds must be an integer label image")
+    grown = grow_from_seeds(sitk.GetArrayViewFromImage(image), seed_array, image.GetSpacing()[::-1],
+                            hu_range=hu_range, smooth=smooth, kernel_mm=kernel_mm, locality=locality,
+                            whole_image=whole_image, engine=engine, progress=progress, cancel=cancel)
+    labels = sitk.GetImageFromArray(grown.labels)
+    labels.CopyInformation(image)
+    return GrowResult(labels, label_table(sorted(grown.stats["voxels"]), names), grown.stats)
 
 
 # --- predict: a U-Net model's labels ---------------------------------------------------------------

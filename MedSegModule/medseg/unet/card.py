@@ -92,6 +92,18 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def check_header(card, where: str, fmt: str, required=REQUIRED, other: str = "") -> None:
+    """:class:`ModelError` unless ``card`` is a JSON object with the ``required`` keys and format ``fmt``
+    (``other``: what to say about a card of another format)."""
+    if not isinstance(card, dict):
+        raise ModelError(f"{where}: not a model card (expected a JSON object)")
+    missing = [k for k in required if k not in card]
+    if missing:
+        raise ModelError(f"{where}: model card lacks {', '.join(missing)}")
+    if card["format"] != fmt:
+        raise ModelError(f"{where}: unsupported model format {card['format']!r} (this reads {fmt}){other}")
+
+
 def validate(card: dict, where: str = CARD) -> dict:
     """Check a card's structure; returns it or raises :class:`ModelError` naming the first problem."""
     from .model import Architecture
@@ -99,13 +111,7 @@ def validate(card: dict, where: str = CARD) -> dict:
     from ..limits import check_allocation
     from .card_schema import check
 
-    if not isinstance(card, dict):
-        raise ModelError(f"{where}: not a model card (expected a JSON object)")
-    missing = [k for k in REQUIRED if k not in card]
-    if missing:
-        raise ModelError(f"{where}: model card lacks {', '.join(missing)}")
-    if card["format"] != FORMAT:
-        raise ModelError(f"{where}: unsupported model format {card['format']!r} (this MedSeg reads {FORMAT})")
+    check_header(card, where, FORMAT, other="; volume classifiers are used by `medseg classify`")
     problem = check(card)
     if problem:
         raise ModelError(f"{where}: {problem} (see medseg/resources/model.schema.json)")
@@ -137,15 +143,17 @@ def validate(card: dict, where: str = CARD) -> dict:
     return card
 
 
-def read_card(model: str | os.PathLike) -> dict:
-    """The validated card of a model folder or shipped model name."""
+def read_card(model: str | os.PathLike, check=None) -> dict:
+    """The validated card of a model folder or shipped model name; ``check(card, where)`` validates it
+    (default :func:`validate`, the U-Net's; the volume classifier passes its own)."""
+    check = check or validate
     folder = resolve(model)
     path = folder / CARD
     try:
         card = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(f"{path}: unreadable model card ({exc.__class__.__name__}: {exc})") from None
-    card = validate(card, str(path))
+    card = check(card, str(path))
     card["_folder"] = str(folder)
     return card
 
@@ -170,11 +178,16 @@ def load_state(path: Path, expected_sha256: str | None = None) -> dict:
     return state
 
 
-def load_model(model: str | os.PathLike, device: str = "cpu"):
-    """(network in eval mode on ``device``, card) for a model folder or shipped model name."""
-    from .model import build
+def load_model(model: str | os.PathLike, device: str = "cpu", check=None, build=None):
+    """(network in eval mode on ``device``, card) for a model folder or shipped model name.
 
-    card = read_card(model)
+    ``check`` validates the card and ``build(architecture dict)`` makes the network (defaults: the
+    U-Net's; the volume classifier passes its own).
+    """
+    if build is None:
+        from .model import build
+
+    card = read_card(model, check=check)
     folder = Path(card["_folder"])
     weights = card.get("weights", {})
     state = load_state(folder / weights.get("file", WEIGHTS), weights.get("sha256"))
@@ -199,10 +212,11 @@ def state_bytes(obj) -> bytes:
     return buffer.getvalue()
 
 
-def save_model(net, card: dict, folder: str | os.PathLike) -> Path:
+def save_model(net, card: dict, folder: str | os.PathLike, check=None) -> Path:
     """Write ``model.pt`` (state_dict) and ``model.json`` atomically into ``folder``; returns it.
 
-    Fills in format, date, versions and the weights' size and checksum, then validates the card.
+    Fills in format, date, versions and the weights' size and checksum, then validates the card
+    with ``check(card, where)`` (default :func:`validate`).
     """
     import torch
 
@@ -220,18 +234,19 @@ def save_model(net, card: dict, folder: str | os.PathLike) -> Path:
     card["medseg_version"] = __version__
     card["weights"] = {"file": WEIGHTS, "bytes": (folder / WEIGHTS).stat().st_size,
                        "sha256": _sha256(folder / WEIGHTS)}
-    validate(card, str(folder / CARD))
+    (check or validate)(card, str(folder / CARD))
     with atomic_output(folder / CARD) as tmp:
         tmp.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     return folder
 
 
-def update_card(folder: str | os.PathLike, **fields) -> dict:
-    """Merge ``fields`` into a saved card (e.g. the real-data figure after training); returns it."""
+def update_card(folder: str | os.PathLike, check=None, **fields) -> dict:
+    """Merge ``fields`` into a saved card (e.g. the real-data figure after training); returns it.
+    ``check`` validates the result (default :func:`validate`)."""
     path = Path(folder) / CARD
     card = json.loads(path.read_text(encoding="utf-8"))
     card.update(fields)
-    validate(card, str(path))
+    (check or validate)(card, str(path))
     with atomic_output(path) as tmp:
         tmp.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     return card

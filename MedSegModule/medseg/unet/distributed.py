@@ -81,6 +81,15 @@ def all_sum(t: torch.Tensor, d: Dist) -> torch.Tensor:
     return work.to(t.device)
 
 
+def all_gather_lists(values: list, d: Dist) -> list:
+    """The concatenation, in rank order, of every process's list (``values`` itself when single)."""
+    if not d.active:
+        return list(values)
+    gathered: list = [None] * d.world
+    dist.all_gather_object(gathered, list(values))
+    return [v for part in gathered for v in part]
+
+
 def barrier(d: Dist) -> None:
     if d.active:
         dist.barrier()

@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 from ..errors import InputError, ParameterError
-from ..io.atomic import atomic_output, write_bytes
 from ..progress import CancelEvent, Progress, check_cancel, report
 from .augment import AugmentConfig
 from .losses import LossConfig, combined_loss, dice_iou, overlap_counts, predicted_labels
@@ -159,7 +158,8 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, resume: bool = F
     from torch.nn.parallel import DistributedDataParallel
     from torch.utils.data import DataLoader, DistributedSampler
 
-    from .card import save_model, state_bytes
+    from .card import save_model
+    from .checkpoint import load_checkpoint, save_checkpoint
     from .dataset import read_dataset
     from .distributed import all_sum, barrier, cleanup, setup
     from .model import build, count_parameters
@@ -197,14 +197,7 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, resume: bool = F
 
     ckpt_path = out / CHECKPOINT
     if resume:
-        if not ckpt_path.is_file():
-            raise InputError(f"{ckpt_path}: nothing to resume from")
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        net.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        scaler.load_state_dict(ck["scaler"])
-        torch.set_rng_state(ck["rng"])
+        ck = load_checkpoint(ckpt_path, net, opt, sched, scaler)
         history, best, start, seconds = ck["history"], ck["best"], ck["epoch"] + 1, ck["seconds"]
         stale = ck["stale"]
     if d.is_main:
@@ -261,10 +254,8 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, resume: bool = F
                                      for c in info["classes"][1:]}}
             if improved:
                 save_model(net, _card(cfg, info, arch, metrics, seconds, epoch), out)
-            write_bytes(ckpt_path, state_bytes({
-                "model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                "scaler": scaler.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch,
-                "history": history, "best": best, "seconds": seconds, "stale": stale}))
+            save_checkpoint(ckpt_path, net, opt, sched, scaler, epoch=epoch, history=history, best=best,
+                            seconds=seconds, stale=stale)
             write_csv(history, out / "metrics.csv")
             plot_curves(history, out)
             if fixed is not None:

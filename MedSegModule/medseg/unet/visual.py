@@ -26,16 +26,21 @@ def write_csv(history: list[dict], path: Path) -> None:
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
 
 
-def plot_curves(history: list[dict], folder: Path) -> list[Path]:
-    """loss.png (train/val loss), dice.png (val Dice and IoU), lr.png (learning rate) by epoch."""
+#: The U-Net's curves: file name -> ((history key, legend), ...).
+UNET_PANELS = {
+    "loss.png": (("train_loss", "train"), ("val_loss", "validation")),
+    "dice.png": (("val_dice", "Dice"), ("val_iou", "IoU")),
+    "lr.png": (("lr", "learning rate"),),
+}
+
+
+def plot_curves(history: list[dict], folder: Path, panels: dict | None = None) -> list[Path]:
+    """One PNG per panel by epoch: ``panels`` maps a file name to its (history key, legend) series
+    (default :data:`UNET_PANELS`: loss.png, dice.png, lr.png)."""
     from matplotlib.figure import Figure
 
     epochs = [h["epoch"] for h in history]
-    panels = {
-        "loss.png": (("train_loss", "train"), ("val_loss", "validation")),
-        "dice.png": (("val_dice", "Dice"), ("val_iou", "IoU")),
-        "lr.png": (("lr", "learning rate"),),
-    }
+    panels = UNET_PANELS if panels is None else panels
     out = []
     for name, series in panels.items():
         fig = Figure(figsize=(5, 3.2), dpi=100)
