@@ -141,6 +141,10 @@ def test_outputs_are_checked_before_the_first_write(tmp_path):
         (("lungs", ct, "-o", tmp_path / "l.nrrd", "--roi", tmp_path / "l.nrrd", "--force"), tmp_path / "l.nrrd"),
         (("predict", ct, "--model", "lungs", "-o", tmp_path / "p.nrrd", "--probabilities", tmp_path / "p.nrrd"),
          tmp_path / "p.nrrd"),
+        # two label outputs whose names share one sidecar (m.json) would give one the other's names
+        (("clean", ct, "-o", tmp_path / "c.nrrd", "--body-mask", tmp_path / "m.nii.gz", "--object-mask",
+          tmp_path / "m.nrrd", "--force"), tmp_path / "m.nii.gz"),
+        (("lungs", ct, "-o", tmp_path / "l.nrrd", "--roi", tmp_path / "l.nii.gz", "--force"), tmp_path / "l.nrrd"),
         (("stats", ct, ct, "-o", ct), None),
         (("mesh", ct, "-o", tmp_path, "--png", ct), None),
     ]

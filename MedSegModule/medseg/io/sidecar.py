@@ -35,6 +35,20 @@ def sidecar_path(label_path: str | os.PathLike) -> Path:
     return path.with_name(name + ".json")
 
 
+def with_sidecars(label_paths: Iterable[str | os.PathLike | None]) -> list:
+    """Label output paths plus the sidecar each plain one will write (``None`` kept, for unset options).
+
+    Checking these together refuses two label outputs whose names would share one sidecar
+    (``mask.nii.gz`` and ``mask.nrrd`` both write ``mask.json``), which would silently give one the other's names.
+    """
+    out: list = []
+    for path in label_paths:
+        out.append(path)
+        if path is not None and not str(path).lower().endswith(".seg.nrrd"):
+            out.append(sidecar_path(path))
+    return out
+
+
 def read_names(label_path: str | os.PathLike) -> dict[int, str]:
     """``{value: name}`` from the sidecar of ``label_path``, or ``{}`` when there is none.
 

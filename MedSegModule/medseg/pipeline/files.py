@@ -18,6 +18,7 @@ import SimpleITK as sitk
 from ..io import input_files, read_label_image, write_label_image, write_volume
 from ..io.atomic import check_outputs, output_group
 from ..io.grid import align_labels
+from ..io.sidecar import with_sidecars
 from ..labels import BODY, LUNG, SEARCH_REGION, SPLIT_LUNG_LEFT, SPLIT_LUNG_RIGHT, TABLE_HEADREST, Label
 from ..progress import CancelEvent, Progress, report, sub_progress
 from .steps import AutoLabelResult, CleanResult, Converted, LungsResult, autolabel, clean, convert, lungs
@@ -82,7 +83,7 @@ def clean_to_files(path: PathLike, out: PathLike, body_mask: PathLike | None = N
             if dest is not None:
                 write_label_image(mask, dest, segments=[Label(1, label.name, label.color)], inputs=loaded.inputs)
 
-    return on_study(path, [out, body_mask, object_mask],
+    return on_study(path, [out, *with_sidecars([body_mask, object_mask])],
                     lambda loaded, p: clean(loaded.image, loaded.meta, force=force, progress=p, cancel=cancel),
                     write, series=series, resample=resample, progress=progress, cancel=cancel, **load)
 
@@ -97,7 +98,7 @@ def lungs_to_file(path: PathLike, out: PathLike, split: bool = False, roi: PathL
         if roi is not None:
             write_label_image(result.roi, roi, segments=[SEARCH_REGION], inputs=loaded.inputs)
 
-    return on_study(path, [out, roi],
+    return on_study(path, with_sidecars([out, roi]),
                     lambda loaded, p: lungs(loaded.image, loaded.meta, split=split, roi=roi is not None,
                                             force=force, progress=p, cancel=cancel),
                     write, series=series, resample=resample, progress=progress, cancel=cancel, **load)
@@ -146,7 +147,7 @@ def predict_to_files(path: PathLike, model, out: PathLike, probabilities: PathLi
             write_volume(vec, probabilities, inputs=loaded.inputs)
         write_label_image(result.labels, out, segments=card_labels(result.card), inputs=loaded.inputs)
 
-    return on_study(path, [out, probabilities], step, write, series=series, resample=resample, progress=progress,
+    return on_study(path, [*with_sidecars([out]), probabilities], step, write, series=series, resample=resample, progress=progress,
                     cancel=cancel, load_share=0.2, skip_damaged=skip_damaged, rescale_slope=rescale_slope,
                     rescale_intercept=rescale_intercept)
 
