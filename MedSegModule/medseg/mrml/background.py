@@ -87,7 +87,7 @@ class Job:
         self.segmentationNode, self.tableNode, self.closedSurface = segmentationNode, tableNode, closedSurface
         self.folder = Path(tempfile.mkdtemp(prefix=f"medseg-{step}-"))
         self.cancel_file = self.folder / "cancel"
-        save_inputs(logic.stepInputs(volumeNode, segmentationNode, segments), self.folder)
+        save_inputs(logic.stepInputs(volumeNode, segmentationNode, segments, step=step), self.folder)
         request = self.folder / "request.json"
         request.write_text(json.dumps({"step": step, "options": options, "folder": str(self.folder),
                                        "cancel_file": str(self.cancel_file)}), encoding="utf-8")
