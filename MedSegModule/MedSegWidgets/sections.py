@@ -36,7 +36,8 @@ class GrowSection:
 
     The range is set to the input volume's (min, max) whenever the input volume changes; a range
     covering the whole volume masks nothing and is passed as none (the grow region then keeps
-    Slicer's unmasked margin).
+    Slicer's unmasked margin). The result gets no 3D surface, as with the Segment Editor's effect
+    (its "Show 3D" builds one): on a large volume that would hold the GUI thread for seconds.
     """
 
     def __init__(self, widget):
@@ -63,7 +64,8 @@ class GrowSection:
         masks = full is None or chosen[0] > full[0] or chosen[1] < full[1]
         options = logic.growOptions(chosen if masks else None, p.growSmooth)
         w.runner.runInBackground("Grow from seeds", logic, "growFromSeeds", p.inputVolume, options, w._showSegmentation,
-                                 needs=logic.growBackgroundNeeds(), segmentationNode=p.seedSegmentation)
+                                 needs=logic.growBackgroundNeeds(), segmentationNode=p.seedSegmentation,
+                                 closedSurface=False)
 
 
 def describeClassification(result) -> str:
@@ -96,7 +98,10 @@ class ClassifySection:
             return
         ui.classifyButton.enabled = p.classifyVolume is not None and ui.classifierComboBox.count > 0
         saved = p.classifyVolume.GetAttribute("MedSeg.Classification") if p.classifyVolume is not None else None
-        ui.classifyResultLabel.text = describeClassification(json.loads(saved)) if saved else self.NOT_YET
+        try:
+            ui.classifyResultLabel.text = describeClassification(json.loads(saved)) if saved else self.NOT_YET
+        except (ValueError, KeyError, TypeError):  # an attribute edited by hand: not ours to show
+            ui.classifyResultLabel.text = self.NOT_YET
 
     def run(self):
         w, p = self.widget, self.widget._parameterNode
