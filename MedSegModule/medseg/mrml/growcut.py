@@ -40,6 +40,16 @@ def slicer_filter_available() -> bool:
     return importlib.util.find_spec(WRAPPER_MODULE) is not None
 
 
+def wrapper_folder():
+    """The folder of Slicer's wrapper module as this process finds it (None: not found), for the
+    background process's import path: Slicer adds module folders to ``sys.path`` as it loads them,
+    which its plain ``PythonSlicer`` does not."""
+    import os
+
+    spec = importlib.util.find_spec(WRAPPER_MODULE)
+    return os.path.dirname(spec.origin) if spec is not None and spec.origin else None
+
+
 def _image_data(array: np.ndarray, spacing):
     import vtk
     from vtk.util import numpy_support
@@ -77,13 +87,23 @@ ENGINES = ("slicer", "itk", "auto")
 def pick_engine(name: str = "auto"):
     """(engine function, what it is) for ``name``: "slicer" (Slicer's filter, in this process), "itk"
     (ITK's FastGrowCut in a child process: progress in seconds, cancel at once) or "auto" (Slicer's
-    filter where its wrapper module imports without ``slicer``, else ITK's)."""
+    filter where its wrapper module imports without ``slicer``, else ITK's, also when the wrapper is
+    found but does not load)."""
     from ..errors import ParameterError
 
     if name not in ENGINES:
         raise ParameterError(f"grow engine must be one of {', '.join(ENGINES)}, got {name!r}")
-    if name == "slicer" or (name == "auto" and slicer_filter_available()):
+    if name == "slicer":
         return slicer_grow_cut, "Slicer's vtkImageGrowCutSegment"
+    if name == "auto" and slicer_filter_available():
+        try:
+            grow_class = _filter_class()
+        except (ImportError, OSError):  # found, but its libraries are not loadable in this process
+            grow_class = None
+        if grow_class is not None:
+            def engine(*args, **kwargs):
+                return slicer_grow_cut(*args, grow_class=grow_class, **kwargs)
+            return engine, "Slicer's vtkImageGrowCutSegment"
     from ..autolabel.grow_engine import itk_grow_cut
 
     return itk_grow_cut, "ITK's FastGrowCut"
