@@ -17,6 +17,7 @@ from slicer.util import VTKObservationMixin
 
 from MedSegWidgets.runner import StepRunner
 from MedSegWidgets.sampledata import registerSampleData
+from MedSegWidgets.sections import ClassifySection, GrowSection, chosenModel, refreshModels
 from MedSegWidgets.views import onStartupCompleted, showTable
 
 
@@ -26,12 +27,11 @@ class MedSegModule(ScriptedLoadableModule):
         self.parent.title, self.parent.categories, self.parent.dependencies = "MedSeg", ["Segmentation"], []
         self.parent.contributors = ["MedSeg maintainers (MedSeg project)"]
         self.parent.helpText = (
-            "Turns CT DICOM studies into segmentations: DICOM to Hounsfield units, table and headrest "
-            "removal, lungs and classical auto-labels, U-Net inference, radiomics, segment statistics and "
-            "surface meshes. The same logic runs from the Python console: "
-            "<code>from medseg.mrml.logic import MedSegLogic</code>. "
-            'See <a href="https://github.com/medseg/SlicerMedSeg">the project page</a>.'
-        )
+            "Turns CT DICOM studies into segmentations: DICOM to Hounsfield units, table and headrest removal, lungs "
+            "and classical auto-labels, grow from seeds, U-Net inference, a normal/abnormal volume classifier, "
+            "radiomics, segment statistics and surface meshes. The same logic runs from the Python console: "
+            '<code>from medseg.mrml.logic import MedSegLogic</code>. See <a href="https://github.com/medseg/SlicerMedSeg">'
+            "the project page</a>.")
         self.parent.acknowledgementText = "Built on 3D Slicer, SimpleITK, pydicom, scikit-image, PyTorch and pyradiomics."
         if hasattr(slicer.modules, "sampledata"):  # loaded after start-up (Extension Wizard, module paths)
             onStartupCompleted()
@@ -56,6 +56,13 @@ class MedSegModuleParameterNode:
     radiomicsPreset: Annotated[str, Choice(["ct-default", "ct-baseline", "ct-wavelet-log"])] = "ct-default"
     radiomicsTable: vtkMRMLTableNode
     meshSmoothing: Annotated[int, WithinRange(0, 100)] = 10
+    seedSegmentation: vtkMRMLSegmentationNode
+    growRangeLow: float = -1024.0
+    growRangeHigh: float = 3071.0
+    growRangeVolumeID: str = ""  # the volume the range was last set from
+    growSmooth: Annotated[str, Choice(["median", "closing", "none"])] = "median"
+    classifyVolume: vtkMRMLScalarVolumeNode
+    classifierFolder: pathlib.Path
 
 
 class MedSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -63,6 +70,7 @@ class MedSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = self._parameterNode = self._parameterNodeGuiTag = self.runner = None
+        self.grow, self.classify = GrowSection(self), ClassifySection(self)
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -76,17 +84,20 @@ class MedSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             ui.loadDicomButton: self.onLoadDicom, ui.checkHUButton: self.onCheckHU, ui.applyWindowButton: self.onApplyWindow,
             ui.resampleButton: self.onResample, ui.cleanButton: self.onClean, ui.lungsButton: self.onLungs,
             ui.autolabelButton: self.onAutolabel, ui.runUNetButton: self.onRunUNet, ui.radiomicsButton: self.onRadiomics,
-            ui.statisticsButton: self.onStatistics, ui.meshesButton: self.onMeshes,
+            ui.statisticsButton: self.onStatistics, ui.meshesButton: self.onMeshes, ui.growButton: self.grow.run,
+            ui.classifyButton: self.classify.run,
         }
         self.runner = StepRunner(ui, actions, self._updateButtons)
         for button, action in actions.items():
             button.connect("clicked(bool)", lambda _checked=False, action=action: action())
-        ui.modelFolderPathLineEdit.connect("currentPathChanged(QString)", lambda _path: self._refreshModels())
+        for folder in (ui.modelFolderPathLineEdit, ui.classifierFolderPathLineEdit):
+            folder.connect("currentPathChanged(QString)", lambda _path: refreshModels(self))
+        ui.segmentEditorButton.connect("clicked(bool)", lambda _checked=False: self.grow.openSegmentEditor())
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         registerSampleData()
         self.initializeParameterNode()
-        self._refreshModels()
+        refreshModels(self)
 
     def _stop(self):
         if self.runner:
@@ -100,8 +111,7 @@ class MedSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.initializeParameterNode()
 
     def exit(self):
-        self._stop()
-        self.setParameterNode(None)
+        self.onSceneStartClose(None, None)
 
     def onSceneStartClose(self, caller, event):
         self._stop()
@@ -138,15 +148,8 @@ class MedSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.radiomicsButton.enabled = self.ui.statisticsButton.enabled = p.inputVolume is not None and \
             p.segmentation is not None
         self.ui.meshesButton.enabled = p.segmentation is not None
-
-    def _refreshModels(self):
-        from medseg.mrml.logic import list_models
-
-        self.ui.modelComboBox.clear()
-        for name, path in list_models(self.ui.modelFolderPathLineEdit.currentPath or None).items():
-            self.ui.modelComboBox.addItem(name, str(path))
-        self.ui.runUNetButton.toolTip = "Run the chosen model." if self.ui.modelComboBox.count else \
-            "No model found: choose a folder of trained models (model.pt + model.json each)."
+        self.grow.update(p)
+        self.classify.update(p)
 
     def _now(self, what, method, *args, **kwargs):
         return self.runner.runNow(what, getattr(self.logic.medseg, method), *args,
@@ -193,9 +196,8 @@ class MedSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._background("Auto-label", "autolabel", {"force": self._parameterNode.force}, self._showSegmentation)
 
     def onRunUNet(self):
-        model = self.ui.modelComboBox.currentData or self.ui.modelComboBox.currentText
-        self._background("U-Net", "runUNet", {"model": str(model), "device": self._parameterNode.device},
-                         self._showSegmentation)
+        self._background("U-Net", "runUNet", {"model": chosenModel(self.ui.modelComboBox),
+                                              "device": self._parameterNode.device}, self._showSegmentation)
 
     def onRadiomics(self):
         p = self._parameterNode
@@ -208,9 +210,8 @@ class MedSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                          tableNode=p.radiomicsTable)
 
     def onStatistics(self):
-        table = self._now("Statistics", "segmentStatistics", self._parameterNode.inputVolume, self._parameterNode.segmentation)
-        if table is not None:
-            showTable(table)
+        showTable(self._now("Statistics", "segmentStatistics", self._parameterNode.inputVolume,
+                            self._parameterNode.segmentation))
 
     def onMeshes(self):
         self._now("Meshes", "exportMeshes", self._parameterNode.segmentation, smoothIterations=self._parameterNode.meshSmoothing)

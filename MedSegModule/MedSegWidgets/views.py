@@ -7,8 +7,10 @@ def showTable(tableNode):
     """Switch to a layout with a table view and show ``tableNode`` in it (as Segment Statistics does).
 
     The Tables module's logic (vtkSlicerTablesLogic) picks the layout that adds a table view to the
-    current one; the selection node makes the table the active one.
+    current one; the selection node makes the table the active one. None (a step that failed) shows nothing.
     """
+    if tableNode is None:
+        return
     layoutManager = slicer.app.layoutManager()
     layoutManager.setLayout(slicer.modules.tables.logic().GetLayoutWithTable(layoutManager.layout))
     slicer.app.applicationLogic().GetSelectionNode().SetActiveTableID(tableNode.GetID())

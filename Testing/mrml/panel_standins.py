@@ -5,7 +5,7 @@ They are *not* Slicer: they record what the panel does to them (text logged, but
 set) so that a test can drive the panel's handlers. Everything MRML stays real: the scene, the
 application logic and the module logics come from the slicer-core wheel (``create_headless_app``),
 and ``slicer.util`` is slicer-core's own module with only its Qt-bound helpers (loadUI,
-childWidgetVariables, setSliceViewerLayers, tryWithErrorDisplay, confirmOkCancelDisplay) replaced.
+childWidgetVariables, setSliceViewerLayers, selectModule, tryWithErrorDisplay, confirmOkCancelDisplay) replaced.
 """
 
 from __future__ import annotations
@@ -311,7 +311,7 @@ def panel_environment(monkeypatch, headless, module_dir: pathlib.Path, temporary
     import slicer
     import slicer.util
 
-    record = types.SimpleNamespace(errors=[], slice_layers=[], confirmations=[],
+    record = types.SimpleNamespace(errors=[], slice_layers=[], confirmations=[], modules_selected=[],
                                    app=StandInApplication(headless.app_logic, temporary_path))
     monkeypatch.setitem(sys.modules, "qt", make_qt_module())
     monkeypatch.setitem(sys.modules, "ctk", types.ModuleType("ctk"))
@@ -325,6 +325,7 @@ def panel_environment(monkeypatch, headless, module_dir: pathlib.Path, temporary
     monkeypatch.setattr(slicer.util, "loadUI", load_ui)
     monkeypatch.setattr(slicer.util, "childWidgetVariables", child_widget_variables)
     monkeypatch.setattr(slicer.util, "setSliceViewerLayers", lambda **kw: record.slice_layers.append(kw))
+    monkeypatch.setattr(slicer.util, "selectModule", lambda name: record.modules_selected.append(name))
 
     def confirm(text, windowTitle=None, **kw):
         record.confirmations.append(text)

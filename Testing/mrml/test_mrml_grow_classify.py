@@ -90,3 +90,46 @@ def test_classify_returns_the_probabilities_and_keeps_them_on_the_volume(logic, 
     out = logic.classify(volume, folder, device="cpu")
     assert out["normal"] + out["abnormal"] == pytest.approx(1.0) and out["label"] in ("normal", "abnormal")
     assert json.loads(volume.GetAttribute("MedSeg.Classification"))["abnormal"] == pytest.approx(out["abnormal"])
+
+
+def test_the_background_grow_uses_slicers_filter_where_slicer_has_put_its_wrapper_on_the_path(logic, tmp_path,
+                                                                                             monkeypatch):
+    """Slicer adds its module folders to sys.path as it loads them; the background process gets that folder."""
+    from medseg.mrml import background
+
+    wrapper = tmp_path / "slicer-modules"
+    wrapper.mkdir()
+    # STAND-IN for Slicer's vtkSlicerSegmentationsModuleLogicPython: it hands out slicer-core's class.
+    (wrapper / "vtkSlicerSegmentationsModuleLogicPython.py").write_text(
+        "from slicer import vtkImageGrowCutSegment  # noqa: F401  (STAND-IN, Testing/mrml/test_mrml_grow_classify.py)\n",
+        encoding="utf-8")
+    monkeypatch.syspath_prepend(str(wrapper))
+    assert MedSegLogic.growBackgroundNeeds() == ("scipy",)  # nothing to install then
+    phantom = make_chest(seed=4)
+    volume = S.image_to_volume_node(logic.scene, phantom.to_image(), "ct")
+    seed_node, _ = _seed_node(logic, phantom, volume)
+    events = []
+    node = background.run(logic, "growFromSeeds", volume, logic.growOptions(None, "median"), timeout=300,
+                          on_event=events.append, segmentationNode=seed_node, closedSurface=False)
+    assert any(e.text == "grow-cut: Slicer's vtkImageGrowCutSegment" for e in events), [e.text for e in events]
+    grown = sitk.GetArrayFromImage(S.segmentation_node_to_labels(node, volume)[0])
+    here = logic.growFromSeeds(volume, seed_node, smooth="median", closedSurface=False)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(S.segmentation_node_to_labels(here, volume)[0]), grown)
+    assert dice(grown == 1, phantom.masks["lung-right"]) > 0.95
+
+
+def test_the_background_grow_falls_back_to_itk_without_slicers_wrapper(logic):
+    pytest.importorskip("itk")
+    from medseg.mrml import background
+    from medseg.mrml.growcut import slicer_filter_available
+
+    assert not slicer_filter_available()  # the slicer-core wheel has the class, not Slicer's wrapper module
+    phantom = make_chest(seed=4)
+    volume = S.image_to_volume_node(logic.scene, phantom.to_image(), "ct")
+    seed_node, _ = _seed_node(logic, phantom, volume)
+    events = []
+    node = background.run(logic, "growFromSeeds", volume, logic.growOptions(None, "median"), timeout=300,
+                          on_event=events.append, segmentationNode=seed_node, closedSurface=False)
+    assert any(e.text == "grow-cut: ITK's FastGrowCut" for e in events), [e.text for e in events]
+    grown = sitk.GetArrayFromImage(S.segmentation_node_to_labels(node, volume)[0])
+    assert dice(grown == 2, phantom.masks["lung-left"]) > 0.95

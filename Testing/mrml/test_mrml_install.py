@@ -179,3 +179,39 @@ def test_every_method_needs_known_distributions_and_this_venv_has_them():
     names = {n for needs in MedSegLogic.NEEDS.values() for n in needs}
     assert names <= {k for k in D.requirements()} | {n for n in names if n.lower() in D.requirements()}
     assert [c.reason for c in D.missing(sorted(names))] == []
+
+
+def test_features_name_known_distributions_and_install_on_first_use():
+    assert set(D.FEATURES) == {"classify", "grow"}
+    for names in D.FEATURES.values():
+        assert [c.name for c in D.check(names)] == list(names)  # every one is a requirement of medseg
+    fake = FakeSlicer(SLICER_58)
+    D.ensure_feature("grow", env=fake.env, **fake.kwargs())
+    (confirm, message), (how, requirements, constraints) = fake.calls
+    assert requirements == ["itk-growcut>=1.0.1"] and "numpy==1.26.4" in constraints  # checked version; numpy pinned
+    D.ensure_feature("grow", env=fake.env, **fake.kwargs())
+    assert len(fake.calls) == 2  # satisfied now: nothing asked again
+    fake = FakeSlicer(SLICER_58)
+    D.ensure_feature("classify", env=fake.env, **fake.kwargs())
+    assert [c[0] for c in fake.calls] == ["confirm", "torch"]  # torch through the PyTorch extension, never pip
+    with pytest.raises(ValueError, match="not a MedSeg feature"):
+        D.ensure_feature("telepathy", env=fake.env, **fake.kwargs())
+
+
+def test_a_too_old_itk_growcut_is_offered_as_an_upgrade():
+    fake = FakeSlicer({**SLICER_58, "itk-growcut": "0.9"})
+    D.ensure_feature("grow", env=fake.env, **fake.kwargs())
+    assert "upgrade itk-growcut 0.9 -> itk-growcut>=1.0.1" in fake.calls[0][1]
+
+
+def test_the_panels_grow_needs_itk_only_where_slicers_filter_cannot_be_imported(monkeypatch):
+    import slicer  # noqa: F401  (slicer-core: the logic imports it)
+
+    from medseg.mrml import growcut
+    from medseg.mrml.logic import MedSegLogic
+
+    monkeypatch.setattr(growcut, "slicer_filter_available", lambda: True)
+    assert "itk-growcut" not in MedSegLogic.growBackgroundNeeds()
+    monkeypatch.setattr(growcut, "slicer_filter_available", lambda: False)
+    assert MedSegLogic.growBackgroundNeeds() == D.FEATURES["grow"]
+    assert MedSegLogic.NEEDS["classify"] == D.FEATURES["classify"] and "itk-growcut" not in MedSegLogic.NEEDS["growFromSeeds"]

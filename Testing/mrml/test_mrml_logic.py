@@ -214,7 +214,8 @@ def test_run_unet_with_a_model_folder(logic, chest, tmp_path):
     node = logic.runUNet(volume, folder, device="cpu")
     assert set(_names(node)) <= {"lung-right", "lung-left"}
     assert node.GetNodeReference(node.GetReferenceImageGeometryReferenceRole()) is volume
-    assert list_models(tmp_path)["tiny"] == folder
+    entry = list_models(tmp_path)["tiny"]
+    assert entry.folder == folder and entry.kind == "unet" and "tiny" in list_models(tmp_path, kind="unet")
 
 
 def test_run_unet_with_the_shipped_lungs_model(logic, chest):

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import os
 
-from ..unet.card import ModelError, check_header, load_model as load_any_model, read_card as read_any_card
+from ..unet.card import CLASSIFIER_FORMAT, ModelError, check_header, load_model as load_any_model, read_card as read_any_card
 from ..unet.card import save_model as save_any_model
 
-FORMAT = "medseg-classifier/1"
+FORMAT = CLASSIFIER_FORMAT
 REQUIRED = ("format", "name", "architecture", "classes", "preprocessing")
 
 

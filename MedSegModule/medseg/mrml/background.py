@@ -87,7 +87,7 @@ class Job:
         self.segmentationNode, self.tableNode, self.closedSurface = segmentationNode, tableNode, closedSurface
         self.folder = Path(tempfile.mkdtemp(prefix=f"medseg-{step}-"))
         self.cancel_file = self.folder / "cancel"
-        save_inputs(logic.stepInputs(volumeNode, segmentationNode, segments), self.folder)
+        save_inputs(logic.stepInputs(volumeNode, segmentationNode, segments, step=step), self.folder)
         request = self.folder / "request.json"
         request.write_text(json.dumps({"step": step, "options": options, "folder": str(self.folder),
                                        "cancel_file": str(self.cancel_file)}), encoding="utf-8")
@@ -101,12 +101,17 @@ class Job:
     # --- running ------------------------------------------------------------------------------------
 
     def environment(self) -> dict:
-        """This process's environment, with the folder holding ``medseg`` first on PYTHONPATH."""
+        """This process's environment, with the folder holding ``medseg`` first on PYTHONPATH (and, for
+        grow from seeds, the folder of Slicer's grow-cut wrapper where this process finds it)."""
         import medseg
 
         env = dict(os.environ)
-        here = str(Path(medseg.__file__).resolve().parents[1])
-        env["PYTHONPATH"] = os.pathsep.join([here, *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]])
+        here = [str(Path(medseg.__file__).resolve().parents[1])]
+        if self.step == "growFromSeeds":
+            from .growcut import wrapper_folder
+
+            here += [folder for folder in (wrapper_folder(),) if folder]  # Slicer's own grow-cut filter
+        env["PYTHONPATH"] = os.pathsep.join([*here, *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]])
         env["PYTHONUNBUFFERED"] = "1"
         return env
 

@@ -1,4 +1,5 @@
-"""The work of MedSeg's long Slicer steps on SimpleITK images, free of ``slicer``, ``vtk`` and Qt.
+"""The work of MedSeg's long Slicer steps on SimpleITK images, free of ``slicer`` and Qt (VTK only where
+grow from seeds runs Slicer's own filter, :mod:`.growcut`).
 
 :class:`~medseg.mrml.logic.MedSegLogic` runs these in Slicer's process (the Python console, the
 self-test); the panel runs the same functions in a background process (:mod:`.worker`), so that
@@ -41,7 +42,8 @@ class StepOutputs:
     """What a step made. ``name``: the suffix of the new nodes' names ("auto-labels", "lungs", ...).
 
     ``labels``/``segments``: a label image on the input's grid and its table; ``cleaned``: a volume
-    (HU); ``rows``: table rows; ``warnings``: shown to the user; ``device``: where the work ran.
+    (HU); ``rows``: table rows; ``classification``: a classifier's {"normal", "abnormal", "label",
+    "model", "warnings"}; ``warnings``: shown to the user; ``device``: where the work ran.
     """
 
     name: str
@@ -49,6 +51,7 @@ class StepOutputs:
     segments: List[L.Label] = field(default_factory=list)
     cleaned: Optional[sitk.Image] = None
     rows: Optional[List[dict]] = None
+    classification: Optional[dict] = None
     warnings: List[str] = field(default_factory=list)
     device: Optional[str] = None
 
@@ -103,7 +106,8 @@ def run_unet(inputs: StepInputs, model: str = "", device: str = "auto", progress
         raise ParameterError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
     used = str(pick_device(device))
     report(progress, 0.0, f"U-Net {Path(str(model)).name} on {used}" + (f" ({device})" if device == "auto" else ""))
-    folder = installed_models().get(str(model), Path(str(model)))
+    entry = installed_models(kind="unet").get(str(model))
+    folder = entry.folder if entry is not None else Path(str(model))
     with _warnings.catch_warnings():
         _warnings.simplefilter("ignore")  # they are in result.warnings, returned below
         result = predict(inputs.image, str(folder if folder.exists() else model), meta=inputs.meta, device=used,
@@ -126,6 +130,48 @@ def radiomics(inputs: StepInputs, preset: str = "ct-default", progress: Progress
     return StepOutputs("radiomics", rows=rows)
 
 
+def grow_from_seeds(inputs: StepInputs, hu_range=None, smooth: str = "median", kernel_mm: float = 3.0,
+                    locality: float = 0.0, whole_image: bool = False, engine: str = "auto",
+                    progress: Progress | None = None, cancel: CancelEvent = None) -> StepOutputs:
+    """The seeds grown over the image: ``inputs.layers`` is one seed label image and its segments
+    (:meth:`MedSegLogic.stepInputs` with step "growFromSeeds"). ``hu_range``: [lo, hi] of the image's
+    values (HU), the editable range, or None. ``engine``: "auto", "slicer" or "itk" (:func:`.growcut.pick_engine`).
+    The grown segments keep the seeds' names and colours; a seed segment that grew nothing is left out.
+    """
+    from ..errors import ParameterError
+    from ..pipeline.steps import grow
+    from .growcut import pick_engine
+
+    if len(inputs.layers) != 1:
+        raise ParameterError("grow from seeds takes one seed label image")
+    seeds, table = inputs.layers[0]
+    run_engine, what = pick_engine(engine)
+    report(progress, 0.0, f"grow-cut: {what}")
+    hu_range = None if hu_range is None else (float(hu_range[0]), float(hu_range[1]))
+    result = grow(inputs.image, seeds, table, hu_range=hu_range, smooth=smooth, kernel_mm=kernel_mm, locality=locality,
+                  whole_image=whole_image, engine=run_engine, progress=progress, cancel=cancel)
+    check_cancel(cancel)
+    present = set(result.stats["voxels"])
+    return StepOutputs("grown", labels=result.labels, segments=[lab for lab in table if lab.value in present])
+
+
+def classify(inputs: StepInputs, model: str = "", device: str = "auto", progress: Progress | None = None,
+             cancel: CancelEvent = None) -> StepOutputs:
+    """A volume classifier's probabilities: ``classification`` {"normal": p, "abnormal": p, "label",
+    "model", "warnings"}. model: a classifier folder or a shipped classifier's name."""
+    from ..classify.predict import classify as run_classifier
+    from ..errors import ParameterError
+    from ..unet.distributed import pick_device
+
+    if not (device in DEVICES or str(device).startswith("cuda:")):
+        raise ParameterError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    used = str(pick_device(device))
+    result = run_classifier(inputs.image, model, inputs.meta, device=used, progress=progress, cancel=cancel)
+    out = {**result.probabilities, "label": result.label, "model": result.card.get("name"),
+           "warnings": [str(w) for w in result.warnings]}
+    return StepOutputs("classification", classification=out, warnings=out["warnings"], device=used)
+
+
 #: Logic method name -> the step it runs.
 STEPS: Dict[str, Callable[..., StepOutputs]] = {
     "removeTable": remove_table,
@@ -133,6 +179,8 @@ STEPS: Dict[str, Callable[..., StepOutputs]] = {
     "autolabel": autolabel,
     "runUNet": run_unet,
     "exportRadiomics": radiomics,
+    "growFromSeeds": grow_from_seeds,
+    "classify": classify,
 }
 
 

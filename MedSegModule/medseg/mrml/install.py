@@ -46,7 +46,11 @@ FROM_EXTENSION = {"torch": PYTORCH, "pyradiomics": RADIOMICS}
 #: Import names that differ from the distribution's name.
 MODULES = {"scikit-image": "skimage", "pynrrd": "nrrd", "pyyaml": "yaml", "python-gdcm": "gdcm",
            "pylibjpeg-openjpeg": "openjpeg", "pylibjpeg-libjpeg": "libjpeg", "pyradiomics": "radiomics",
-           "simpleitk": "SimpleITK"}
+           "simpleitk": "SimpleITK", "itk-growcut": "itk"}
+#: The optional features of MedSeg's Slicer steps -> the distributions each needs beyond Slicer's own
+#: (their versions are pyproject's: the "torch" and "grow" extras). "grow" is ITK's fast grow-cut, for
+#: a process where Slicer's own filter cannot be imported (MedSegLogic.growBackgroundNeeds).
+FEATURES: Dict[str, tuple] = {"classify": ("scipy", "torch"), "grow": ("scipy", "itk-growcut")}
 
 
 def _key(name: str) -> str:
@@ -234,6 +238,13 @@ def ensure(names: Iterable[str], env: Environment | None = None,
         raise DependencyError(f"installed, but {'; '.join(d.reason for d in still)}: restart Slicer and try again")
 
 
+def ensure_feature(feature: str, **kwargs) -> None:
+    """:func:`ensure` the distributions of one of :data:`FEATURES` ("classify", "grow")."""
+    if feature not in FEATURES:
+        raise ValueError(f"{feature!r} is not a MedSeg feature ({', '.join(FEATURES)})")
+    ensure(FEATURES[feature], **kwargs)
+
+
 def slicer_environment() -> Environment:
     """The installers of the running Slicer application (imports ``slicer`` here, never at module import)."""
     import slicer
@@ -265,5 +276,5 @@ def slicer_environment() -> Environment:
                        testing=testing, installed=own)
 
 
-__all__ = ["Check", "Environment", "Plan", "SLICER_OWN", "check", "constraints_text", "ensure", "missing", "plan",
-           "requirements", "slicer_environment"]
+__all__ = ["FEATURES", "Check", "Environment", "Plan", "SLICER_OWN", "check", "constraints_text", "ensure",
+           "ensure_feature", "missing", "plan", "requirements", "slicer_environment"]

@@ -34,6 +34,7 @@ from ..progress import CancelEvent, Progress, check_cancel, report, sub_progress
 from ..unet.card import installed_models as list_models  # noqa: F401  (the panel and console use it from here)
 from . import scene as S
 from .compute import DEVICES, StepInputs, StepOutputs  # noqa: F401  (DEVICES: the panel's choices)
+from .install import FEATURES
 
 #: Display window (centre, width) in HU given to CT volumes MedSeg loads: soft tissue.
 CT_WINDOW = (40.0, 400.0)
@@ -51,6 +52,9 @@ class MedSegLogic:
         "runUNet": ("scipy", "torch"), "exportRadiomics": ("pyradiomics", "pyyaml"),
         "segmentStatistics": ("scipy",), "exportMeshes": ("scipy", "scikit-image"),
         "saveSegmentation": (), "segmentationToLabels": (),
+        # In this process grow from seeds runs Slicer's own filter; the panel's background step
+        # may need ITK's instead (:func:`growBackgroundNeeds`).
+        "growFromSeeds": ("scipy",), "classify": FEATURES["classify"],
     }
 
     def __init__(self, scene, app_logic=None):
@@ -214,12 +218,31 @@ class MedSegLogic:
 
     # --- the long steps: nodes -> images -> compute -> nodes -------------------------------------------
 
-    def stepInputs(self, volumeNode, segmentationNode=None, segments=None) -> StepInputs:
-        """The image (and, with a segmentation, its layers on the image's grid) a long step reads."""
+    def stepInputs(self, volumeNode, segmentationNode=None, segments=None, step=None) -> StepInputs:
+        """The image (and, with a segmentation, its layers on the image's grid) a long step reads.
+
+        For ``step`` "growFromSeeds" the segmentation's seed segments come as one label image instead
+        (:meth:`_seedLayer`), since seeds in different layers may overlap.
+        """
         inputs = StepInputs(self._image(volumeNode), self._meta(volumeNode))
-        if segmentationNode is not None:
+        if step == "growFromSeeds":
+            inputs.layers = [self._seedLayer(segmentationNode, volumeNode, segments)]
+        elif segmentationNode is not None:
             inputs.layers = self._layers(segmentationNode, volumeNode, segments)
         return inputs
+
+    def _seedLayer(self, seedSegmentationNode, volumeNode, segments=None) -> tuple[sitk.Image, list[L.Label]]:
+        """The seed segments as one label image on ``volumeNode``'s grid, and their Labels in the node's order.
+
+        Where seeds overlap, the segment higher in the list wins (as in Slicer): it is painted last.
+        """
+        ids = self._segments(seedSegmentationNode, segments)
+        seg = seedSegmentationNode.GetSegmentation()
+        seeds, _names = S.segmentation_node_to_labels(seedSegmentationNode, volumeNode, list(reversed(ids)))
+        values = S.segment_label_values(seedSegmentationNode)
+        table = [L.Label(values[i], seg.GetSegment(i).GetName(),
+                         tuple(int(round(255 * c)) for c in seg.GetSegment(i).GetColor())) for i in ids]
+        return seeds, table
 
     def addOutputs(self, outputs: StepOutputs, volumeNode, segmentationNode=None, tableNode=None,
                    closedSurface=True, progress: Progress | None = None, cancel: CancelEvent = None):
@@ -227,11 +250,20 @@ class MedSegLogic:
 
         A cleaned volume and a segmentation: (volume node, segmentation node); a segmentation: its
         node (warnings in its ``MedSeg.Warnings`` attribute); rows: a table node (``tableNode``
-        overwritten when given), named after ``segmentationNode``.
+        overwritten when given), named after ``segmentationNode``; a classification: its dict, also
+        kept in the volume's ``MedSeg.Classification`` attribute (JSON).
         """
         check_cancel(cancel)  # the last chance: from here every node is added, or none
         if outputs.device:
             report(progress, 0.9, f"ran on {outputs.device}")
+        if outputs.classification is not None:
+            import json
+
+            result = dict(outputs.classification)
+            volumeNode.SetAttribute("MedSeg.Classification", json.dumps(result))
+            report(progress, 1.0, f"{volumeNode.GetName()}: normal {result['normal']:.3f}, "
+                                  f"abnormal {result['abnormal']:.3f}")
+            return result
         if outputs.rows is not None:
             node = S.rows_to_table_node(self.scene, outputs.rows, self._name(segmentationNode, outputs.name), tableNode,
                                         reference_node=volumeNode)
@@ -254,9 +286,11 @@ class MedSegLogic:
         """One of :data:`medseg.mrml.compute.STEPS` in this process: inputs, the step, the outputs in the scene."""
         from .compute import run
 
-        inputs = self.stepInputs(volumeNode, segmentationNode, segments)
+        inputs = self.stepInputs(volumeNode, segmentationNode, segments, step=step)
         outputs = run(step, inputs, options, progress=sub_progress(progress, 0.0, 0.85), cancel=cancel)
-        return self.addOutputs(outputs, volumeNode, segmentationNode, tableNode, closedSurface, progress, cancel)
+        # The seeds' node is an input of grow from seeds, not the node its outputs belong to.
+        owner = None if step == "growFromSeeds" else segmentationNode
+        return self.addOutputs(outputs, volumeNode, owner, tableNode, closedSurface, progress, cancel)
 
     def removeTable(self, volumeNode, force=False, closedSurface=False, progress: Progress | None = None,
                     cancel: CancelEvent = None):
@@ -420,23 +454,38 @@ class MedSegLogic:
         in the list wins (as in Slicer). Slicer's own grow-cut filter does the growing. For painting
         and growing interactively, use the Segment Editor's "Grow from seeds" effect.
         """
-        from ..pipeline.steps import grow
-        from .growcut import slicer_grow_cut
+        return self.runStep("growFromSeeds", volumeNode, self.growOptions(intensityRange, smooth, kernelMm, seedLocality,
+                                                                          wholeImage, engine="slicer"),
+                            segmentationNode=seedSegmentationNode, segments=segments, closedSurface=closedSurface,
+                            progress=progress, cancel=cancel)
 
-        image = self._image(volumeNode)
-        ids = self._segments(seedSegmentationNode, segments)
-        seg = seedSegmentationNode.GetSegmentation()
-        seeds, _names = S.segmentation_node_to_labels(seedSegmentationNode, volumeNode, list(reversed(ids)))
-        values = S.segment_label_values(seedSegmentationNode)
-        table = [L.Label(values[i], seg.GetSegment(i).GetName(),
-                         tuple(int(round(255 * c)) for c in seg.GetSegment(i).GetColor())) for i in ids]
-        hu_range = None if intensityRange is None else (float(intensityRange[0]), float(intensityRange[1]))
-        result = grow(image, seeds, table, hu_range=hu_range, smooth=smooth, kernel_mm=kernelMm,
-                      locality=seedLocality, whole_image=wholeImage, engine=slicer_grow_cut,
-                      progress=sub_progress(progress, 0.0, 0.85), cancel=cancel)
-        present = set(result.stats["voxels"])
-        return self._segmentation(result.labels, [lab for lab in table if lab.value in present], volumeNode,
-                                  "grown", closedSurface, progress, cancel)
+    @staticmethod
+    def growOptions(intensityRange=None, smooth="median", kernelMm=3.0, seedLocality=0.0, wholeImage=False,
+                    engine="auto") -> dict:
+        """The options of the "growFromSeeds" step (:func:`medseg.mrml.compute.grow_from_seeds`) from the
+        method's arguments; ``engine`` "slicer" in Slicer's process, "auto" in a background one."""
+        hu_range = None if intensityRange is None else [float(intensityRange[0]), float(intensityRange[1])]
+        if hu_range is not None and not hu_range[0] < hu_range[1]:
+            raise ParameterError(f"the intensity range needs LO < HI (got {hu_range[0]:g}, {hu_range[1]:g})")
+        return {"hu_range": hu_range, "smooth": smooth, "kernel_mm": float(kernelMm), "locality": float(seedLocality),
+                "whole_image": bool(wholeImage), "engine": engine}
+
+    @staticmethod
+    def growBackgroundNeeds() -> tuple:
+        """What the panel's background grow from seeds needs: nothing more where Slicer's filter can be
+        imported by a plain Python of this Slicer, else ITK's fast grow-cut (the "grow" feature)."""
+        from .growcut import slicer_filter_available
+
+        return ("scipy",) if slicer_filter_available() else FEATURES["grow"]
+
+    @staticmethod
+    def intensityRange(volumeNode) -> tuple[float, float] | None:
+        """(min, max) of a volume's voxel values (HU for CT): the default editable range of grow from seeds."""
+        image = volumeNode.GetImageData() if volumeNode is not None else None
+        if image is None:
+            return None
+        lo, hi = image.GetScalarRange()
+        return float(lo), float(hi)
 
     def classify(self, volumeNode, model, device="auto", progress: Progress | None = None,
                  cancel: CancelEvent = None) -> dict:
@@ -446,16 +495,5 @@ class MedSegLogic:
         device: "auto", "cpu" or "cuda" ("cuda:N" too). progress, cancel: as for every method.
         The result is also kept in the volume's attribute ``MedSeg.Classification`` (JSON).
         """
-        import json
-
-        if not (device in DEVICES or str(device).startswith("cuda:")):
-            raise ParameterError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
-        from ..classify.predict import classify
-
-        result = classify(self._image(volumeNode), model, self._meta(volumeNode), device=device,
-                          progress=sub_progress(progress, 0.0, 0.95), cancel=cancel)
-        out = {**result.probabilities, "label": result.label, "model": result.card.get("name"),
-               "warnings": list(result.warnings)}
-        volumeNode.SetAttribute("MedSeg.Classification", json.dumps(out))
-        report(progress, 1.0, f"{volumeNode.GetName()}: normal {out['normal']:.3f}, abnormal {out['abnormal']:.3f}")
-        return out
+        return self.runStep("classify", volumeNode, {"model": str(model), "device": device}, progress=progress,
+                            cancel=cancel)

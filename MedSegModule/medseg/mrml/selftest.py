@@ -189,7 +189,7 @@ class SelfTest:
         return numbers
 
     def step_runUNet(self) -> dict:
-        models = list_models()
+        models = list_models(kind="unet")
         assert models, "no shipped U-Net model in medseg/resources/models"
         name = sorted(models)[0]
         node = self.logic.runUNet(self.volume, name, device="cpu")

@@ -65,7 +65,7 @@ def save_outputs(outputs: StepOutputs, folder: str | os.PathLike) -> None:
     """Write a step's outputs into ``folder`` (labels.nrrd, cleaned.nrrd, outputs.json), outputs.json last."""
     folder = Path(folder)
     record = {"name": outputs.name, "segments": _labels_json(outputs.segments), "rows": outputs.rows,
-              "warnings": outputs.warnings, "device": outputs.device,
+              "classification": outputs.classification, "warnings": outputs.warnings, "device": outputs.device,
               "labels": _write_image(outputs.labels, folder / "labels.nrrd") if outputs.labels is not None else None,
               "cleaned": _write_image(outputs.cleaned, folder / "cleaned.nrrd") if outputs.cleaned is not None else None}
     tmp = folder / "outputs.json.tmp"
@@ -81,7 +81,8 @@ def load_outputs(folder: str | os.PathLike) -> StepOutputs:
         return sitk.ReadImage(str(folder / name)) if name else None
 
     return StepOutputs(record["name"], labels=image(record["labels"]), segments=_labels_from(record["segments"]),
-                       cleaned=image(record["cleaned"]), rows=record["rows"], warnings=record["warnings"],
+                       cleaned=image(record["cleaned"]), rows=record["rows"],
+                       classification=record.get("classification"), warnings=record["warnings"],
                        device=record["device"])
 
 

@@ -26,7 +26,9 @@ import datetime
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from ..errors import InputError, ParameterError
 from ..io.atomic import atomic_output, write_bytes
@@ -50,16 +52,57 @@ def shipped_models() -> list[str]:
     return sorted(p.name for p in SHIPPED.iterdir() if (p / CARD).is_file())
 
 
-def installed_models(folder: str | os.PathLike | None = None) -> dict[str, Path]:
-    """``{name: model folder}``: the shipped models, then every ``*/model.json`` folder under ``folder``
-    (or ``folder`` itself when it is a model folder). Reads no weights and imports no torch."""
-    found = {name: SHIPPED / name for name in shipped_models()}
+#: The card's ``format`` -> the kind of model it is (what the catalogue filters on).
+CLASSIFIER_FORMAT = "medseg-classifier/1"
+KINDS = {FORMAT: "unet", CLASSIFIER_FORMAT: "classifier"}
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model of the catalogue: its name, folder, ``kind`` ("unet", "classifier", or None when the
+    card cannot be read or has a format this MedSeg does not know) and the card's ``format``.
+    An entry is path-like: ``Path(entry)`` and ``str(entry)`` are its folder."""
+
+    name: str
+    folder: Path
+    kind: Optional[str]
+    format: Optional[str]
+
+    def __fspath__(self) -> str:
+        return str(self.folder)
+
+    def __str__(self) -> str:
+        return str(self.folder)
+
+
+def model_kind(folder: str | os.PathLike) -> tuple[Optional[str], Optional[str]]:
+    """(kind, format) of a model folder from its card's ``format`` alone (nothing else is validated)."""
+    try:
+        card = json.loads((Path(folder) / CARD).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None, None
+    fmt = card.get("format") if isinstance(card, dict) else None
+    return KINDS.get(fmt) if isinstance(fmt, str) else None, fmt if isinstance(fmt, str) else None
+
+
+def installed_models(folder: str | os.PathLike | None = None, kind: str | None = None) -> dict[str, ModelEntry]:
+    """``{name: ModelEntry}``: the shipped models, then every ``*/model.json`` folder under ``folder``
+    (or ``folder`` itself when it is a model folder); with ``kind`` ("unet" or "classifier") only
+    those of that kind. Reads each card's format, no weights, and imports no torch."""
+    if kind is not None and kind not in KINDS.values():
+        raise ParameterError(f"model kind must be one of {', '.join(sorted(set(KINDS.values())))}, got {kind!r}")
+    folders = {name: SHIPPED / name for name in shipped_models()}
     root = Path(folder) if folder else None
     if root is not None and root.is_dir():
         if (root / CARD).is_file():
-            found.setdefault(root.name, root)
+            folders.setdefault(root.name, root)
         for card in sorted(root.glob(f"*/{CARD}")):
-            found.setdefault(card.parent.name, card.parent)
+            folders.setdefault(card.parent.name, card.parent)
+    found = {}
+    for name, path in folders.items():
+        entry = ModelEntry(name, path, *model_kind(path))
+        if kind is None or entry.kind == kind:
+            found[name] = entry
     return found
 
 
