@@ -23,6 +23,9 @@ from . import types as T
 #: Taubin smoothing converges long before this; more is a typo, not a request.
 MAX_SMOOTH = 10000
 
+#: Where a model may run (``auto``: CUDA, then MPS, then the CPU).
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
 # --- parser ----------------------------------------------------------------------------------------
 
 def add_input_options(p: argparse.ArgumentParser, force: bool = True, rescale: bool = True) -> None:
@@ -175,15 +178,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", metavar="FILE", help="also write an interactive HTML (needs plotly)")
     p.add_argument("--json", action="store_true", help="print the per-segment summary as JSON")
 
-    p = add("run", "the whole pipeline (convert, auto-label, statistics, radiomics, meshes, DICOM SEG) "
-                   "with report.html", c.cmd_run)
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="one or more studies (several: one sub-folder each; "
-                   "exit 3 when some fail)")
-    p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--params", default="ct-default", metavar="P.yaml", help="radiomics preset or parameter file")
-    p.add_argument("--no-radiomics", action="store_true", help="skip radiomics")
+    p = add("run", "the whole pipeline (convert, auto-label, statistics, meshes, DICOM SEG; radiomics and U-Net "
+                   "models when asked) with report.html, one folder per study; complete studies are skipped",
+            c.cmd_run)
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="one or more studies: DICOM folders or files, or volume "
+                   "files; each gets its own folder in OUTDIR (exit 3 when some fail)")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR",
+                   help="output root: one folder per study, config.yaml, medseg.log, batch.csv")
+    p.add_argument("--radiomics", nargs="?", const="ct-default", default=None, metavar="PRESET",
+                   help="also compute pyradiomics features: a preset (ct-default when none is named; ct-wavelet-log, "
+                        "ct-baseline) or a parameter file; put it after the inputs or write --radiomics=PRESET "
+                        "(default: off)")
+    p.add_argument("--radiomics-labels", metavar="NAMES",
+                   help="comma-separated segment names for --radiomics (default: every segment but body and "
+                        "table-headrest)")
+    p.add_argument("--params", dest="radiomics", metavar="P.yaml", help=argparse.SUPPRESS)  # the older spelling
+    p.add_argument("--no-radiomics", dest="radiomics", action="store_const", const=None, help=argparse.SUPPRESS)
+    p.add_argument("--jobs", type=T.non_negative, default=1, metavar="N", help="worker processes (0 = one per CPU)")
+    p.add_argument("--model", dest="models", action="append", default=[], metavar="NAME|DIR",
+                   help="also segment with this U-Net model (a shipped model's name or a model folder; repeatable; "
+                        "default: none)")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="where models run")
     p.add_argument("--no-meshes", action="store_true", help="skip surface meshes")
     p.add_argument("--no-dicom-seg", action="store_true", help="skip the DICOM SEG output")
+    p.add_argument("--overwrite", action="store_true",
+                   help="redo studies that are complete with the same options (default: skip them)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bars and no per-study lines: errors only (warnings stay in medseg.log)")
     add_input_options(p, rescale=False)
 
     p = add("demo", "make a phantom study and run the pipeline on it", c.cmd_demo)
