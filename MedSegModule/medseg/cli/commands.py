@@ -356,6 +356,49 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What each card format is, in the models listing.
+MODEL_KINDS = {"medseg-unet/1": "unet", "medseg-classifier/1": "classifier"}
+
+
+def _model_row(name: str, folder: Path, source: str) -> dict:
+    """One model of the listing, from its card alone (no weights read, no torch)."""
+    from ..unet.card import CARD, WEIGHTS
+
+    row = {"name": name, "kind": "unknown", "status": "", "source": source, "classes": [], "folder": str(folder)}
+    try:
+        card = json.loads((folder / CARD).read_text(encoding="utf-8"))
+        if not isinstance(card, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        row["status"] = f"unreadable card ({exc.__class__.__name__})"
+        return row
+    fmt = card.get("format")
+    row["kind"] = MODEL_KINDS.get(fmt, f"unknown format {fmt!r}")
+    row["classes"] = [str(c.get("name")) for c in card.get("classes", []) if isinstance(c, dict) and c.get("value")]
+    weights = folder / str((card.get("weights") or {}).get("file", WEIGHTS))
+    row["status"] = str(card.get("status", "ok")) if weights.is_file() else "no weights file"
+    return row
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from ..errors import InputError
+    from ..unet.card import SHIPPED, installed_models
+
+    if args.folder and not Path(args.folder).is_dir():
+        raise InputError(f"{args.folder}: no such folder")
+    rows = [_model_row(name, folder, "shipped" if folder.parent == SHIPPED else "installed")
+            for name, folder in installed_models(args.folder).items()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    say(f"{'name':<20} {'kind':<11} {'status':<12} {'source':<10} classes")
+    for r in rows:
+        say(f"{r['name']:<20} {r['kind']:<11} {r['status']:<12} {r['source']:<10} {', '.join(r['classes'])}")
+        if r["source"] != "shipped":
+            say(f"    {r['folder']}")
+    return 0
+
+
 def cmd_unet(args: argparse.Namespace) -> int:
     from . import unet
 

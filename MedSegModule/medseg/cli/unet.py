@@ -17,9 +17,28 @@ import sys
 
 from ..errors import DependencyError, ParameterError
 from . import types as T
+from .options import add_input_options
 
 #: Largest model input side (pixels) the dataset and the model cards accept.
 MAX_SIZE = 4096
+
+
+def check_model(model) -> None:
+    """A model name or folder that does not exist fails here, before torch is imported (:class:`ModelError`)."""
+    from ..unet.card import resolve
+
+    resolve(model)
+
+
+def add_output(p: argparse.ArgumentParser, help_text: str) -> None:
+    """``-o/--output`` (into ``args.out``) as every command writes, with ``--out`` still read."""
+    p.add_argument("-o", "--output", dest="out", metavar="DIR", help=f"{help_text} (required)")
+    p.add_argument("--out", dest="out", help=argparse.SUPPRESS)  # the older spelling
+
+
+def need_output(args: argparse.Namespace) -> None:
+    if not getattr(args, "out", None):
+        raise ParameterError("-o/--output is required: the model folder to write")
 
 
 def _need_torch() -> None:
@@ -127,7 +146,7 @@ def configure_train(p: argparse.ArgumentParser) -> None:
     from ..unet.presets import MODEL_PRESETS
 
     p.add_argument("--data", required=True, help="training folder from `medseg dataset`")
-    p.add_argument("--out", required=True, help="model folder to write (model.pt, model.json, metrics, plots)")
+    add_output(p, "model folder to write (model.pt, model.json, metrics, plots)")
     p.add_argument("--preset", default="cpu-small", choices=sorted(MODEL_PRESETS), help="architecture preset")
     p.add_argument("--depth", type=T.integer(1, 10), help="resolution levels, 1..10")
     p.add_argument("--base", type=T.integer(1, 4096), help="channels at the first level, 1..4096")
@@ -193,6 +212,7 @@ def train_options(args: argparse.Namespace) -> dict:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    need_output(args)
     import contextlib
     import os
 
@@ -221,12 +241,15 @@ def configure_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fill-holes", action="store_true", default=None,
                    help="fill holes in each class, slice by slice (default: as the model card says)")
     p.add_argument("--no-postprocess", action="store_true", help="raw network output: no component/hole steps")
-    p.add_argument("--series", metavar="UID", help="series to segment (default: the largest CT series)")
+    add_input_options(p)
 
 
 def predict(input, model, output, device="auto", tta=False, probabilities=None, batch_size=8,
-            largest_component=None, fill_holes=None, series=None, progress=None, cancel=None) -> tuple[list[str], list[str]]:
-    """Segment one study; returns (summary lines, warnings). None post-processing flags follow the card."""
+            largest_component=None, fill_holes=None, series=None, resample=True, force=False, skip_damaged=False,
+            rescale_slope=None, rescale_intercept=None, progress=None, cancel=None) -> tuple[list[str], list[str]]:
+    """Segment one study; returns (summary lines, warnings). None post-processing flags follow the card.
+    Input that does not look like CT in HU is refused unless ``force``."""
+    check_model(model)
     _need_torch()
     from ..pipeline.files import predict_to_files
 
@@ -234,7 +257,9 @@ def predict(input, model, output, device="auto", tta=False, probabilities=None, 
 
     with _w.catch_warnings():
         _w.simplefilter("ignore")  # returned in result.warnings and printed once by the caller
-        r = predict_to_files(input, model, output, probabilities=probabilities, series=series, device=device,
+        r = predict_to_files(input, model, output, probabilities=probabilities, series=series, resample=resample,
+                             force=force, skip_damaged=skip_damaged, rescale_slope=rescale_slope,
+                             rescale_intercept=rescale_intercept, device=device,
                              tta=tta, batch_size=batch_size, largest_component=largest_component,
                              fill_holes=fill_holes, progress=progress, cancel=cancel)
     import numpy as np
@@ -255,7 +280,9 @@ def run_predict(args: argparse.Namespace) -> int:
                                probabilities=args.probabilities, batch_size=args.batch_size,
                                largest_component=False if args.no_postprocess else args.largest_component,
                                fill_holes=False if args.no_postprocess else args.fill_holes,
-                               series=args.series, progress=progress)
+                               series=args.series, resample=not args.no_resample, force=args.force,
+                               skip_damaged=args.skip_damaged, rescale_slope=args.rescale_slope,
+                               rescale_intercept=args.rescale_intercept, progress=progress)
     _warn(notes)
     _say(lines)
     return 0
@@ -271,6 +298,7 @@ def configure_export(p: argparse.ArgumentParser) -> None:
 
 def export(model, output, check=True) -> list[str]:
     """Export; with ``check`` the file is run against the PyTorch model (max abs difference printed)."""
+    check_model(model)
     _need_torch()
     from ..unet.export import export as run, parity
 
