@@ -56,15 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("clean", "remove the table/couch/headrest (set to AIR_HU); body and removed-object masks", c.cmd_clean)
     p.add_argument("input", help="DICOM folder/file or a CT volume in HU")
     p.add_argument("-o", "--output", required=True, help="cleaned volume (.nrrd, .nii.gz, .mha)")
-    p.add_argument("--body-mask", metavar="M", help="also write the body mask (0/1; .seg.nrrd gets a named segment)")
-    p.add_argument("--object-mask", metavar="T", help="also write the removed-object mask (table, couch, headrest)")
+    p.add_argument("--body-mask", metavar="M", help="also write the body mask (0/1; .seg.nrrd gets a named segment; default: not written)")
+    p.add_argument("--object-mask", metavar="T", help="also write the removed-object mask (table, couch, headrest; default: not written)")
     add_input_options(p)
 
     p = add("lungs", "anatomical lung mask (1 = lung; with --split 1 = right, 2 = left)", c.cmd_lungs)
     p.add_argument("input", help="DICOM folder/file or a CT volume in HU")
     p.add_argument("-o", "--output", required=True, help="LABELS (.seg.nrrd, .nrrd, .nii.gz, .mha)")
     p.add_argument("--split", action="store_true", help="1 = right, 2 = left (lungmask's convention)")
-    p.add_argument("--roi", metavar="ROI", help="also write the mirrored+dilated tumour search region")
+    p.add_argument("--roi", metavar="ROI", help="also write the mirrored+dilated tumour search region (default: not written)")
     add_input_options(p)
 
     p = add("autolabel", "the auto-label table: body, table-headrest, lungs, airway, bone", c.cmd_autolabel)
@@ -79,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="LABELS: .seg.nrrd (names, colours), .nrrd, .nii.gz, .mha")
     p.add_argument("--ring", action="store_true",
                    help="inner + outer contour -> 1 = blood_pool, 2 = myocardium (outer minus inner)")
-    p.add_argument("--names", metavar="A,B", help="comma-separated label names in value order")
-    p.add_argument("--slice", type=T.non_negative, metavar="Z", help="0-based slice index for a single point-list file")
+    p.add_argument("--names", metavar="A,B", help="comma-separated label names in value order (default: the names the files or the RTSTRUCT give)")
+    p.add_argument("--slice", type=T.non_negative, metavar="Z", help="0-based slice index for a single point-list file (default: the file name's number, as InstanceNumber)")
 
     p = add("grow", "grow from seeds (semi-automatic): painted seed segments grow into a full label map",
             c.cmd_grow)
@@ -152,9 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decimate", type=T.number(0.0, 1.0, hi_open=True), default=0.0, metavar="F",
                    help="fraction of faces to remove, in [0, 1) (default 0)")
     p.add_argument("--ras", action="store_true", help="RAS coordinates, as Slicer exports (default LPS)")
-    p.add_argument("--labels", dest="label_values", metavar="1,2", help="only these label values")
-    p.add_argument("--png", metavar="FILE", help="also render a static PNG (matplotlib)")
-    p.add_argument("--html", metavar="FILE", help="also write an interactive HTML (needs plotly)")
+    p.add_argument("--labels", dest="label_values", metavar="1,2", help="only these label values (default: all)")
+    p.add_argument("--png", metavar="FILE", help="also render a static PNG (matplotlib; default: none)")
+    p.add_argument("--html", metavar="FILE", help="also write an interactive HTML (needs plotly; default: none)")
     p.add_argument("--json", action="store_true", help="print the per-segment summary as JSON")
 
     p = add("run", "the whole pipeline (convert, auto-label, statistics, meshes, DICOM SEG; radiomics and U-Net "

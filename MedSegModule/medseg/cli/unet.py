@@ -79,12 +79,15 @@ def _warn(lines: list[str]) -> None:
 def configure_dataset(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", help="studies: DICOM folders/files, volume files, or phantom study folders")
     p.add_argument("-o", "--output", required=True, help="training folder to write")
-    p.add_argument("--labels", nargs="+", metavar="L", help="one label file per input, in order")
-    p.add_argument("--task", choices=("lungs", "table-headrest"), help="classes + preprocessing preset")
+    p.add_argument("--labels", nargs="+", metavar="L", help="one label file per input, in order (default: a phantom "
+                   "study folder's own labels, else --auto)")
+    p.add_argument("--task", choices=("lungs", "table-headrest"), help="classes + preprocessing preset (default: none; "
+                   "the options below decide)")
     p.add_argument("--classes", metavar="A,B", help="label names to train, comma-separated (default: all)")
-    p.add_argument("--auto", choices=("lungs", "autolabel"), help="auto-labels where a study has no label file")
-    p.add_argument("--window", metavar="LO,HI", help="HU window mapped onto [0, 1]")
-    p.add_argument("--spacing", metavar="MM", help="in-plane spacing to resample to, or 'none'")
+    p.add_argument("--auto", choices=("lungs", "autolabel"), help="auto-labels where a study has no label file (default: the task's, else none)")
+    p.add_argument("--window", metavar="LO,HI", help="HU window mapped onto [0, 1] (default: the task's, else -1024,1024)")
+    p.add_argument("--spacing", metavar="MM", help="in-plane spacing to resample to, or 'none' (default: the task's, else "
+                   "none: the study's own)")
     p.add_argument("--size", metavar="H[,W]", help="crop/pad size after resampling (default 256)")
     p.add_argument("--val-fraction", type=T.number(0.0, 1.0, hi_open=True), default=0.2,
                    help="share of patients for validation, in [0, 1) (default 0.2)")
@@ -148,11 +151,11 @@ def configure_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="training folder from `medseg dataset`")
     add_output(p, "model folder to write (model.pt, model.json, metrics, plots)")
     p.add_argument("--preset", default="cpu-small", choices=sorted(MODEL_PRESETS), help="architecture preset")
-    p.add_argument("--depth", type=T.integer(1, 10), help="resolution levels, 1..10")
-    p.add_argument("--base", type=T.integer(1, 4096), help="channels at the first level, 1..4096")
-    p.add_argument("--convs", metavar="N[,N...]", help="convolutions per level")
-    p.add_argument("--norm", choices=("batch", "instance", "none"))
-    p.add_argument("--dropout", type=T.number(0.0, 1.0, hi_open=True), help="in [0, 1)")
+    p.add_argument("--depth", type=T.integer(1, 10), help="resolution levels, 1..10 (default: the preset's)")
+    p.add_argument("--base", type=T.integer(1, 4096), help="channels at the first level, 1..4096 (default: the preset's)")
+    p.add_argument("--convs", metavar="N[,N...]", help="convolutions per level (default: the preset's)")
+    p.add_argument("--norm", choices=("batch", "instance", "none"), help="normalisation layers (default: the preset's)")
+    p.add_argument("--dropout", type=T.number(0.0, 1.0, hi_open=True), help="in [0, 1) (default: the preset's)")
     p.add_argument("--epochs", type=T.positive, default=50, help="at least 1 (default 50)")
     p.add_argument("--batch-size", type=T.positive, default=8, help="at least 1 (default 8)")
     p.add_argument("--lr", type=T.number(0.0, 10.0, lo_open=True), default=1e-3, help="learning rate in (0, 10]")
@@ -164,7 +167,7 @@ def configure_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--neg-fraction", type=T.fraction, default=0.25,
                    help="share of slices without labels per epoch, in [0, 1] (default 0.25)")
     p.add_argument("--no-augment", action="store_true")
-    p.add_argument("--max-batches", type=T.positive, help="cap on batches per epoch")
+    p.add_argument("--max-batches", type=T.positive, help="cap on batches per epoch (default: none, every batch)")
     p.add_argument("--patience", type=T.non_negative, default=0, help="early stopping after N epochs without progress")
     p.add_argument("--seed", type=T.seed, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -234,7 +237,7 @@ def configure_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, help="labels (.seg.nrrd keeps names/colours, or .nrrd/.nii.gz)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--tta", action="store_true", help="average with the left-right flipped prediction")
-    p.add_argument("--probabilities", metavar="P", help="uint8 0-255 probabilities: P.npy (memory-mapped) or a volume")
+    p.add_argument("--probabilities", metavar="P", help="uint8 0-255 probabilities: P.npy (memory-mapped) or a volume (default: not written)")
     p.add_argument("--batch-size", type=T.integer(1, 4096), default=8, help="slices per batch, 1..4096 (default 8)")
     p.add_argument("--largest-component", action="store_true", default=None,
                    help="keep each class's largest 3D component (default: as the model card says)")
