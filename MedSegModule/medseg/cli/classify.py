@@ -72,7 +72,8 @@ def configure_classify(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="a classifier folder (from `medseg classify-train`)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    add_input_options(p)
+    add_input_options(p, force="the classifier runs on any input and warns where it lies outside the range its "
+                               "card gives")
 
 
 def run_classify(args: argparse.Namespace) -> int:
@@ -80,13 +81,11 @@ def run_classify(args: argparse.Namespace) -> int:
     _need_torch()
     import warnings
 
-    from ..autolabel.checks import require_ct
     from ..classify.predict import classify
     from ..pipeline.steps import convert
 
     loaded = convert(args.input, series=args.series, resample=not args.no_resample, skip_damaged=args.skip_damaged,
                      rescale_slope=args.rescale_slope, rescale_intercept=args.rescale_intercept)
-    require_ct(loaded.image, loaded.meta, args.force, step="classify")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = classify(loaded.image, args.model, loaded.meta, device=args.device)

@@ -244,14 +244,15 @@ def configure_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fill-holes", action="store_true", default=None,
                    help="fill holes in each class, slice by slice (default: as the model card says)")
     p.add_argument("--no-postprocess", action="store_true", help="raw network output: no component/hole steps")
-    add_input_options(p)
+    add_input_options(p, force="a model runs on any input and warns where it lies outside the range its card "
+                         "gives")
 
 
 def predict(input, model, output, device="auto", tta=False, probabilities=None, batch_size=8,
-            largest_component=None, fill_holes=None, series=None, resample=True, force=False, skip_damaged=False,
+            largest_component=None, fill_holes=None, series=None, resample=True, skip_damaged=False,
             rescale_slope=None, rescale_intercept=None, progress=None, cancel=None) -> tuple[list[str], list[str]]:
-    """Segment one study; returns (summary lines, warnings). None post-processing flags follow the card.
-    Input that does not look like CT in HU is refused unless ``force``."""
+    """Segment one study; returns (summary lines, warnings). None post-processing flags follow the card;
+    input outside the card's range is a warning."""
     check_model(model)
     _need_torch()
     from ..pipeline.files import predict_to_files
@@ -261,7 +262,7 @@ def predict(input, model, output, device="auto", tta=False, probabilities=None, 
     with _w.catch_warnings():
         _w.simplefilter("ignore")  # returned in result.warnings and printed once by the caller
         r = predict_to_files(input, model, output, probabilities=probabilities, series=series, resample=resample,
-                             force=force, skip_damaged=skip_damaged, rescale_slope=rescale_slope,
+                             skip_damaged=skip_damaged, rescale_slope=rescale_slope,
                              rescale_intercept=rescale_intercept, device=device,
                              tta=tta, batch_size=batch_size, largest_component=largest_component,
                              fill_holes=fill_holes, progress=progress, cancel=cancel)
@@ -283,7 +284,7 @@ def run_predict(args: argparse.Namespace) -> int:
                                probabilities=args.probabilities, batch_size=args.batch_size,
                                largest_component=False if args.no_postprocess else args.largest_component,
                                fill_holes=False if args.no_postprocess else args.fill_holes,
-                               series=args.series, resample=not args.no_resample, force=args.force,
+                               series=args.series, resample=not args.no_resample,
                                skip_damaged=args.skip_damaged, rescale_slope=args.rescale_slope,
                                rescale_intercept=args.rescale_intercept, progress=progress)
     _warn(notes)

@@ -115,26 +115,21 @@ def autolabel_to_file(path: PathLike, out: PathLike, series: str | None = None, 
 
 
 def predict_to_files(path: PathLike, model, out: PathLike, probabilities: PathLike | None = None,
-                     series: str | None = None, resample: bool = True, force: bool = False, skip_damaged: bool = False,
+                     series: str | None = None, resample: bool = True, skip_damaged: bool = False,
                      rescale_slope: float | None = None, rescale_intercept: float | None = None,
                      progress: Progress | None = None, cancel: CancelEvent = None, **options):
     """``medseg predict``: a model's labels (named by its card) and, when asked, its probabilities.
 
     ``probabilities``: a ``.npy`` path (memory-mapped (K, z, y, x) uint8, 0..255) or a volume file
     (a K-component uint8 image on the input grid). ``options`` go to :func:`medseg.unet.predict.predict`.
-    The models are CT models: input that does not look like CT in HU raises :class:`NotCTError`
-    unless ``force``.
     """
     import numpy as np
-
-    from ..autolabel.checks import require_ct
 
     from ..io.atomic import atomic_output
     from ..unet.card import card_labels
     from .steps import predict
 
     def step(loaded: Converted, p):
-        require_ct(loaded.image, loaded.meta, force, step="predict")
         if probabilities is not None and str(probabilities).endswith(".npy"):
             with atomic_output(probabilities, loaded.inputs) as tmp:
                 result = predict(loaded.image, model, loaded.meta, probabilities=tmp, progress=p, cancel=cancel,
