@@ -242,10 +242,13 @@ def run_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, optio
                     time.sleep(WAIT_POLL_S)
                 batch.attempt(outcome, lock)
             current = None
-        except BaseException:
+        except BaseException as exc:
             if current is not None and current.status == "pending":
-                current.status, current.error = "interrupted", "the run was stopped during this study"
-                log.warning("%s: interrupted; nothing of this attempt was kept", current.name)
+                if isinstance(exc, KeyboardInterrupt):  # Ctrl-C, and SIGTERM (Terminated)
+                    current.status, current.error = "interrupted", "the run was stopped during this study"
+                else:  # a bug or the system refusing a write: the batch stops here
+                    current.status, current.error = "failed", " ".join(f"{type(exc).__name__}: {exc}".split())
+                log.warning("%s: %s; nothing of this attempt was kept", current.name, current.error)
             raise
         finally:
             write_summary(root, [o.row() for o in outcomes])
