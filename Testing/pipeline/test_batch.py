@@ -78,6 +78,8 @@ def test_radiomics_only_when_asked(tmp_path, cli):
 
     res = cli("run", study, "-o", out, *RUN_FAST, "--radiomics-labels", "lung-right")
     assert res.returncode == 2 and "add --radiomics" in res.stderr
+    res = cli("run", "-o", out, "--radiomics", study, study.parent)  # the bare word after it is its preset
+    assert res.returncode == 2 and "put --radiomics after the inputs" in res.stderr
 
 
 def test_a_missing_input_is_one_line_and_creates_nothing(tmp_path, cli):

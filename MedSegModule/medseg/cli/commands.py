@@ -315,6 +315,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..pipeline.batch import run_batch
 
     labels = [n.strip() for n in args.radiomics_labels.split(",") if n.strip()] if args.radiomics_labels else None
+    if args.radiomics and Path(args.radiomics).is_dir():
+        raise ParameterError(f"--radiomics {args.radiomics}: a folder, not a preset or a parameter file (it took "
+                             "the input after it); put --radiomics after the inputs or write --radiomics=PRESET")
     if labels and not args.radiomics:
         raise ParameterError("--radiomics-labels chooses the segments of --radiomics; add --radiomics [PRESET]")
     options = {"series": args.series, "resample": not args.no_resample, "force": args.force,
