@@ -11,13 +11,14 @@ import contextlib
 import json
 import os
 
-from .unet import _floats, _need_torch, _say, _warn
+from .options import add_input_options
+from .unet import _floats, _need_torch, _say, _warn, add_output, check_model, need_output
 
 
 def configure_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="folder with normal/ and abnormal/ volumes (NIfTI, NRRD or DICOM "
                    "folders; names sharing a part before '__' are one patient)")
-    p.add_argument("--out", required=True, help="model folder to write (model.pt, model.json, metrics, plots, ROC)")
+    add_output(p, "model folder to write (model.pt, model.json, metrics, plots, ROC)")
     p.add_argument("--size", default="64,128,128", metavar="D,H,W", help="input size after resizing (default 64,128,128)")
     p.add_argument("--channels", default="64,64,128,256", metavar="C,C,C,C", help="filters per conv block")
     p.add_argument("--dense", type=int, default=512, help="units of the dense layer (default 512)")
@@ -49,6 +50,7 @@ def train_options(args: argparse.Namespace) -> dict:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    need_output(args)
     _need_torch()
     from ..classify.train import ClassifyConfig, train
     from .progress import progress_bar
@@ -70,17 +72,20 @@ def configure_classify(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="a classifier folder (from `medseg classify-train`)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--series", metavar="UID", help="series to classify (default: the largest CT series)")
+    add_input_options(p, force="the classifier runs on any input and warns where it lies outside the range its "
+                               "card gives")
 
 
 def run_classify(args: argparse.Namespace) -> int:
+    check_model(args.model)
     _need_torch()
     import warnings
 
     from ..classify.predict import classify
     from ..pipeline.steps import convert
 
-    loaded = convert(args.input, series=args.series)
+    loaded = convert(args.input, series=args.series, resample=not args.no_resample, skip_damaged=args.skip_damaged,
+                     rescale_slope=args.rescale_slope, rescale_intercept=args.rescale_intercept)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = classify(loaded.image, args.model, loaded.meta, device=args.device)

@@ -310,33 +310,95 @@ def cmd_mesh(args: argparse.Namespace) -> int:
 # --- whole jobs ------------------------------------------------------------------------------------
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ..pipeline.study import run_study
+    import contextlib
 
-    out = Path(args.output)
-    failed = []
-    many = len(args.inputs) > 1
-    for i, path in enumerate(args.inputs):
-        # One folder per study when several are given, named after the input (resolved, so that
-        # "series/.." names the folder it means and never climbs out of the output root).
-        target = out / (Path(path).resolve().name or f"study{i + 1}") if many else out
-        try:
-            with progress_bar(f"run {Path(path).name}") as progress:
-                result = run_study(path, target, series=args.series, resample=not args.no_resample,
-                                   skip_damaged=args.skip_damaged, force=args.force, radiomics_preset=None if args.no_radiomics else args.params,
-                                   meshes=not args.no_meshes, dicom_seg=not args.no_dicom_seg, progress=progress)
-        except MedSegError as exc:
-            if not many:
-                raise
-            failed.append(path)
-            print(f"medseg run: error: {path}: {exc}", file=sys.stderr)
-            continue
-        for w in result.warnings:
-            warn(w)
-        total = sum(result.seconds.values())
-        say(f"{path}: {len(result.outputs)} outputs in {target} ({total:.1f} s); report: {result.outputs['report']}")
+    from ..pipeline.batch import run_batch
+
+    labels = [n.strip() for n in args.radiomics_labels.split(",") if n.strip()] if args.radiomics_labels else None
+    if args.radiomics and Path(args.radiomics).is_dir():
+        raise ParameterError(f"--radiomics {args.radiomics}: a folder, not a preset or a parameter file (it took "
+                             "the input after it); put --radiomics after the inputs or write --radiomics=PRESET")
+    if labels and not args.radiomics:
+        raise ParameterError("--radiomics-labels chooses the segments of --radiomics; add --radiomics [PRESET]")
+    options = {"series": args.series, "resample": not args.no_resample, "force": args.force,
+               "skip_damaged": args.skip_damaged, "radiomics_preset": args.radiomics, "radiomics_labels": labels,
+               "jobs": args.jobs, "models": list(args.models), "device": args.device,
+               "meshes": not args.no_meshes, "dicom_seg": not args.no_dicom_seg}
+    quiet = args.quiet
+
+    def progress_for(name: str):
+        return contextlib.nullcontext(None) if quiet else progress_bar(f"run {name}")
+
+    def on_study(o) -> None:
+        if o.status == "failed":
+            where = "" if o.input in o.error else f"{o.input}: "
+            print(f"medseg run: error: {where}{o.error}", file=sys.stderr)
+        elif quiet:
+            return
+        elif o.status == "skipped":
+            say(f"{o.input}: complete in {o.folder} (skipped; --overwrite redoes it)")
+        else:
+            for w in o.warnings:
+                warn(f"{o.name}: {w}")
+            say(f"{o.input}: {len(o.outputs)} outputs in {o.folder} ({o.seconds:.1f} s); "
+                f"report: {o.outputs.get('report')}")
+
+    outcomes = run_batch(args.inputs, args.output, options, overwrite=args.overwrite, progress_for=progress_for,
+                         say=(lambda line: None) if quiet else say, on_study=on_study)
+    failed = [o for o in outcomes if o.status == "failed"]
+    if not quiet:
+        counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
+        say(f"{len(outcomes)} stud{'y' if len(outcomes) == 1 else 'ies'}: {counts['done']} done, "
+            f"{counts['skipped']} skipped, {counts['failed']} failed; summary: {Path(args.output) / 'batch.csv'}")
+    if failed and len(outcomes) == 1:
+        return 2  # one study: its error, said above, is the command's
     if failed:
-        say(f"{len(failed)} of {len(args.inputs)} studies failed: {', '.join(map(str, failed))}")
+        print(f"medseg run: {len(failed)} of {len(outcomes)} studies failed: {', '.join(o.name for o in failed)}",
+              file=sys.stderr)
         return 3
+    return 0
+
+
+#: What each card format is, in the models listing.
+MODEL_KINDS = {"medseg-unet/1": "unet", "medseg-classifier/1": "classifier"}
+
+
+def _model_row(name: str, folder: Path, source: str) -> dict:
+    """One model of the listing, from its card alone (no weights read, no torch)."""
+    from ..unet.card import CARD, WEIGHTS
+
+    row = {"name": name, "kind": "unknown", "status": "", "source": source, "classes": [], "folder": str(folder)}
+    try:
+        card = json.loads((folder / CARD).read_text(encoding="utf-8"))
+        if not isinstance(card, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        row["status"] = f"unreadable card ({exc.__class__.__name__})"
+        return row
+    fmt = card.get("format")
+    row["kind"] = MODEL_KINDS.get(fmt, f"unknown format {fmt!r}")
+    row["classes"] = [str(c.get("name")) for c in card.get("classes", []) if isinstance(c, dict) and c.get("value")]
+    weights = folder / str((card.get("weights") or {}).get("file", WEIGHTS))
+    row["status"] = str(card.get("status", "ok")) if weights.is_file() else "no weights file"
+    return row
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from ..errors import InputError
+    from ..unet.card import SHIPPED, installed_models
+
+    if args.folder and not Path(args.folder).is_dir():
+        raise InputError(f"{args.folder}: no such folder")
+    rows = [_model_row(name, folder, "shipped" if folder.parent == SHIPPED else "installed")
+            for name, folder in installed_models(args.folder).items()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    say(f"{'name':<20} {'kind':<11} {'status':<12} {'source':<10} classes")
+    for r in rows:
+        say(f"{r['name']:<20} {r['kind']:<11} {r['status']:<12} {r['source']:<10} {', '.join(r['classes'])}")
+        if r["source"] != "shipped":
+            say(f"    {r['folder']}")
     return 0
 
 

@@ -19,30 +19,12 @@ from .. import __version__
 from ..errors import MedSegError, Terminated
 from . import commands as c
 from . import types as T
+from .options import DEVICES, DefaultsHelp, add_input_options  # noqa: F401  (add_input_options: shared)
 
 #: Taubin smoothing converges long before this; more is a typo, not a request.
 MAX_SMOOTH = 10000
 
 # --- parser ----------------------------------------------------------------------------------------
-
-def add_input_options(p: argparse.ArgumentParser, force: bool = True, rescale: bool = True) -> None:
-    """Options every command that loads a study shares; ``force`` for those that need CT in HU,
-    ``rescale`` for those that pass a rescale override on to the loader."""
-    p.add_argument("--series", metavar="UID", help="series to use (default: the largest CT series)")
-    p.add_argument("--no-resample", action="store_true",
-                   help="keep tilted or unevenly spaced slices as they are (default: resample onto a regular grid)")
-    if rescale:
-        p.add_argument("--rescale-intercept", type=float, metavar="V", default=None,
-                       help="use V as the rescale intercept instead of the header's (default: the header's; CT whose "
-                            "stored values cannot be HU, air stored at 0, is corrected by -1024 with a warning)")
-        p.add_argument("--rescale-slope", type=float, metavar="S", default=None,
-                       help="use S as the rescale slope instead of the header's (default: the header's)")
-    if force:
-        p.add_argument("--force", action="store_true", help="run on input that does not look like CT in HU")
-    p.add_argument("--skip-damaged", action="store_true",
-                   help="leave out damaged slices (truncated, unreadable, no pixel data, impossible geometry) and "
-                        "interpolate over them, saying which (default: a damaged slice is an error)")
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse, with a usage error said in one line (the option, what is wrong, where help is)."""
@@ -52,12 +34,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="medseg", description="CT studies to segmentations (MedSeg).")
+    parser = _Parser(prog="medseg", description="CT studies to segmentations (MedSeg).", formatter_class=DefaultsHelp)
     parser.add_argument("--version", action="version", version=f"medseg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(name: str, help_text: str, func) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=DefaultsHelp)
         p.set_defaults(func=func)
         return p
 
@@ -69,20 +51,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("convert", "HU volume (CT), modality-LUT values otherwise", c.cmd_convert)
     p.add_argument("input", help="DICOM folder or file, or a volume file")
     p.add_argument("-o", "--output", required=True, help="output volume (.nrrd, .nii, .nii.gz, .mha)")
-    add_input_options(p, force=False)
+    add_input_options(p, force="convert writes any modality (modality-LUT values when not CT)")
 
     p = add("clean", "remove the table/couch/headrest (set to AIR_HU); body and removed-object masks", c.cmd_clean)
     p.add_argument("input", help="DICOM folder/file or a CT volume in HU")
     p.add_argument("-o", "--output", required=True, help="cleaned volume (.nrrd, .nii.gz, .mha)")
-    p.add_argument("--body-mask", metavar="M", help="also write the body mask (0/1; .seg.nrrd gets a named segment)")
-    p.add_argument("--object-mask", metavar="T", help="also write the removed-object mask (table, couch, headrest)")
+    p.add_argument("--body-mask", metavar="M", help="also write the body mask (0/1; .seg.nrrd gets a named segment; default: not written)")
+    p.add_argument("--object-mask", metavar="T", help="also write the removed-object mask (table, couch, headrest; default: not written)")
     add_input_options(p)
 
     p = add("lungs", "anatomical lung mask (1 = lung; with --split 1 = right, 2 = left)", c.cmd_lungs)
     p.add_argument("input", help="DICOM folder/file or a CT volume in HU")
     p.add_argument("-o", "--output", required=True, help="LABELS (.seg.nrrd, .nrrd, .nii.gz, .mha)")
     p.add_argument("--split", action="store_true", help="1 = right, 2 = left (lungmask's convention)")
-    p.add_argument("--roi", metavar="ROI", help="also write the mirrored+dilated tumour search region")
+    p.add_argument("--roi", metavar="ROI", help="also write the mirrored+dilated tumour search region (default: not written)")
     add_input_options(p)
 
     p = add("autolabel", "the auto-label table: body, table-headrest, lungs, airway, bone", c.cmd_autolabel)
@@ -97,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="LABELS: .seg.nrrd (names, colours), .nrrd, .nii.gz, .mha")
     p.add_argument("--ring", action="store_true",
                    help="inner + outer contour -> 1 = blood_pool, 2 = myocardium (outer minus inner)")
-    p.add_argument("--names", metavar="A,B", help="comma-separated label names in value order")
-    p.add_argument("--slice", type=T.non_negative, metavar="Z", help="0-based slice index for a single point-list file")
+    p.add_argument("--names", metavar="A,B", help="comma-separated label names in value order (default: the names the files or the RTSTRUCT give)")
+    p.add_argument("--slice", type=T.non_negative, metavar="Z", help="0-based slice index for a single point-list file (default: the file name's number, as InstanceNumber)")
 
     p = add("grow", "grow from seeds (semi-automatic): painted seed segments grow into a full label map",
             c.cmd_grow)
@@ -116,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--whole-image", action="store_true",
                    help="grow over the whole image (default: the seeds' box plus a margin, as Slicer)")
     p.add_argument("--resample-labels", action="store_true", help="resample SEEDS onto IMAGE's grid when they differ")
-    add_input_options(p, force=False)
+    add_input_options(p, force="grow works on any modality (--range is in the image's values)")
 
     p = add("evaluate", "Dice, IoU, HD95, ASSD and volume difference per label", c.cmd_evaluate)
     p.add_argument("pred", help="predicted label image (.nrrd, .seg.nrrd, .nii.gz, .mha)")
@@ -152,14 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=T.non_negative, default=1, metavar="N", help="worker processes (0 = one per CPU)")
     p.add_argument("--diagnostics", action="store_true", help="add pyradiomics' diagnostics_* columns")
     p.add_argument("--resample-labels", action="store_true", help="resample LABELS onto IMAGE's grid when they differ")
-    add_input_options(p, force=False)
+    add_input_options(p, force="pyradiomics works on any modality (the ct-* presets' bin widths are in HU)")
 
     p = add("stats", "volume and HU statistics per segment (like Slicer's Segment Statistics)", c.cmd_stats)
     p.add_argument("image", help="DICOM folder/file or volume (HU)")
     p.add_argument("labels", help="label image")
     p.add_argument("-o", "--output", required=True, help="OUT.csv or OUT.json")
     p.add_argument("--resample-labels", action="store_true", help="resample LABELS onto IMAGE's grid when they differ")
-    add_input_options(p, force=False)
+    add_input_options(p, force="statistics work on any modality (the HU columns are then the image's values)")
 
     p = add("mesh", "one surface per segment (marching cubes), with area and enclosed volume", c.cmd_mesh)
     p.add_argument("labels", help="label image (.seg.nrrd, .nrrd, .nii.gz, .mha)")
@@ -170,21 +152,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decimate", type=T.number(0.0, 1.0, hi_open=True), default=0.0, metavar="F",
                    help="fraction of faces to remove, in [0, 1) (default 0)")
     p.add_argument("--ras", action="store_true", help="RAS coordinates, as Slicer exports (default LPS)")
-    p.add_argument("--labels", dest="label_values", metavar="1,2", help="only these label values")
-    p.add_argument("--png", metavar="FILE", help="also render a static PNG (matplotlib)")
-    p.add_argument("--html", metavar="FILE", help="also write an interactive HTML (needs plotly)")
+    p.add_argument("--labels", dest="label_values", metavar="1,2", help="only these label values (default: all)")
+    p.add_argument("--png", metavar="FILE", help="also render a static PNG (matplotlib; default: none)")
+    p.add_argument("--html", metavar="FILE", help="also write an interactive HTML (needs plotly; default: none)")
     p.add_argument("--json", action="store_true", help="print the per-segment summary as JSON")
 
-    p = add("run", "the whole pipeline (convert, auto-label, statistics, radiomics, meshes, DICOM SEG) "
-                   "with report.html", c.cmd_run)
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="one or more studies (several: one sub-folder each; "
-                   "exit 3 when some fail)")
-    p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--params", default="ct-default", metavar="P.yaml", help="radiomics preset or parameter file")
-    p.add_argument("--no-radiomics", action="store_true", help="skip radiomics")
+    p = add("run", "the whole pipeline (convert, auto-label, statistics, meshes, DICOM SEG; radiomics and U-Net "
+                   "models when asked) with report.html, one folder per study; complete studies are skipped",
+            c.cmd_run)
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="one or more studies: DICOM folders or files, or volume "
+                   "files; each gets its own folder in OUTDIR (exit 3 when some fail)")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR",
+                   help="output root: one folder per study, config.yaml, medseg.log, batch.csv")
+    p.add_argument("--radiomics", nargs="?", const="ct-default", default=None, metavar="PRESET",
+                   help="also compute pyradiomics features: a preset (ct-default when none is named; ct-wavelet-log, "
+                        "ct-baseline) or a parameter file; put it after the inputs or write --radiomics=PRESET "
+                        "(default: off)")
+    p.add_argument("--radiomics-labels", metavar="NAMES",
+                   help="comma-separated segment names for --radiomics (default: every segment but body and "
+                        "table-headrest)")
+    p.add_argument("--params", dest="radiomics", metavar="P.yaml", help=argparse.SUPPRESS)  # the older spelling
+    p.add_argument("--no-radiomics", dest="radiomics", action="store_const", const=None, help=argparse.SUPPRESS)
+    p.add_argument("--jobs", type=T.non_negative, default=1, metavar="N", help="worker processes (0 = one per CPU)")
+    p.add_argument("--model", dest="models", action="append", default=[], metavar="NAME|DIR",
+                   help="also segment with this U-Net model (a shipped model's name or a model folder; repeatable; "
+                        "default: none)")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="where models run")
     p.add_argument("--no-meshes", action="store_true", help="skip surface meshes")
     p.add_argument("--no-dicom-seg", action="store_true", help="skip the DICOM SEG output")
+    p.add_argument("--overwrite", action="store_true",
+                   help="redo studies that are complete with the same options (default: skip them)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bars and no per-study lines: errors only (warnings stay in medseg.log)")
     add_input_options(p, rescale=False)
+
+    p = add("models", "the shipped and installed models: name, kind, status, source, classes, folder", c.cmd_models)
+    p.add_argument("folder", nargs="?", help="also list the model folders in FOLDER, or FOLDER itself when it is one "
+                   "(default: the shipped models only)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = add("demo", "make a phantom study and run the pipeline on it", c.cmd_demo)
     p.add_argument("-o", "--output", default="out/demo", help="output folder (default: out/demo)")

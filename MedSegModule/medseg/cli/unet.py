@@ -17,9 +17,28 @@ import sys
 
 from ..errors import DependencyError, ParameterError
 from . import types as T
+from .options import add_input_options
 
 #: Largest model input side (pixels) the dataset and the model cards accept.
 MAX_SIZE = 4096
+
+
+def check_model(model) -> None:
+    """A model name or folder that does not exist fails here, before torch is imported (:class:`ModelError`)."""
+    from ..unet.card import resolve
+
+    resolve(model)
+
+
+def add_output(p: argparse.ArgumentParser, help_text: str) -> None:
+    """``-o/--output`` (into ``args.out``) as every command writes, with ``--out`` still read."""
+    p.add_argument("-o", "--output", dest="out", metavar="DIR", help=f"{help_text} (required)")
+    p.add_argument("--out", dest="out", help=argparse.SUPPRESS)  # the older spelling
+
+
+def need_output(args: argparse.Namespace) -> None:
+    if not getattr(args, "out", None):
+        raise ParameterError("-o/--output is required: the model folder to write")
 
 
 def _need_torch() -> None:
@@ -60,12 +79,15 @@ def _warn(lines: list[str]) -> None:
 def configure_dataset(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", help="studies: DICOM folders/files, volume files, or phantom study folders")
     p.add_argument("-o", "--output", required=True, help="training folder to write")
-    p.add_argument("--labels", nargs="+", metavar="L", help="one label file per input, in order")
-    p.add_argument("--task", choices=("lungs", "table-headrest"), help="classes + preprocessing preset")
+    p.add_argument("--labels", nargs="+", metavar="L", help="one label file per input, in order (default: a phantom "
+                   "study folder's own labels, else --auto)")
+    p.add_argument("--task", choices=("lungs", "table-headrest"), help="classes + preprocessing preset (default: none; "
+                   "the options below decide)")
     p.add_argument("--classes", metavar="A,B", help="label names to train, comma-separated (default: all)")
-    p.add_argument("--auto", choices=("lungs", "autolabel"), help="auto-labels where a study has no label file")
-    p.add_argument("--window", metavar="LO,HI", help="HU window mapped onto [0, 1]")
-    p.add_argument("--spacing", metavar="MM", help="in-plane spacing to resample to, or 'none'")
+    p.add_argument("--auto", choices=("lungs", "autolabel"), help="auto-labels where a study has no label file (default: the task's, else none)")
+    p.add_argument("--window", metavar="LO,HI", help="HU window mapped onto [0, 1] (default: the task's, else -1024,1024)")
+    p.add_argument("--spacing", metavar="MM", help="in-plane spacing to resample to, or 'none' (default: the task's, else "
+                   "none: the study's own)")
     p.add_argument("--size", metavar="H[,W]", help="crop/pad size after resampling (default 256)")
     p.add_argument("--val-fraction", type=T.number(0.0, 1.0, hi_open=True), default=0.2,
                    help="share of patients for validation, in [0, 1) (default 0.2)")
@@ -127,13 +149,13 @@ def configure_train(p: argparse.ArgumentParser) -> None:
     from ..unet.presets import MODEL_PRESETS
 
     p.add_argument("--data", required=True, help="training folder from `medseg dataset`")
-    p.add_argument("--out", required=True, help="model folder to write (model.pt, model.json, metrics, plots)")
+    add_output(p, "model folder to write (model.pt, model.json, metrics, plots)")
     p.add_argument("--preset", default="cpu-small", choices=sorted(MODEL_PRESETS), help="architecture preset")
-    p.add_argument("--depth", type=T.integer(1, 10), help="resolution levels, 1..10")
-    p.add_argument("--base", type=T.integer(1, 4096), help="channels at the first level, 1..4096")
-    p.add_argument("--convs", metavar="N[,N...]", help="convolutions per level")
-    p.add_argument("--norm", choices=("batch", "instance", "none"))
-    p.add_argument("--dropout", type=T.number(0.0, 1.0, hi_open=True), help="in [0, 1)")
+    p.add_argument("--depth", type=T.integer(1, 10), help="resolution levels, 1..10 (default: the preset's)")
+    p.add_argument("--base", type=T.integer(1, 4096), help="channels at the first level, 1..4096 (default: the preset's)")
+    p.add_argument("--convs", metavar="N[,N...]", help="convolutions per level (default: the preset's)")
+    p.add_argument("--norm", choices=("batch", "instance", "none"), help="normalisation layers (default: the preset's)")
+    p.add_argument("--dropout", type=T.number(0.0, 1.0, hi_open=True), help="in [0, 1) (default: the preset's)")
     p.add_argument("--epochs", type=T.positive, default=50, help="at least 1 (default 50)")
     p.add_argument("--batch-size", type=T.positive, default=8, help="at least 1 (default 8)")
     p.add_argument("--lr", type=T.number(0.0, 10.0, lo_open=True), default=1e-3, help="learning rate in (0, 10]")
@@ -145,7 +167,7 @@ def configure_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--neg-fraction", type=T.fraction, default=0.25,
                    help="share of slices without labels per epoch, in [0, 1] (default 0.25)")
     p.add_argument("--no-augment", action="store_true")
-    p.add_argument("--max-batches", type=T.positive, help="cap on batches per epoch")
+    p.add_argument("--max-batches", type=T.positive, help="cap on batches per epoch (default: none, every batch)")
     p.add_argument("--patience", type=T.non_negative, default=0, help="early stopping after N epochs without progress")
     p.add_argument("--seed", type=T.seed, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -193,6 +215,7 @@ def train_options(args: argparse.Namespace) -> dict:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    need_output(args)
     import contextlib
     import os
 
@@ -214,19 +237,23 @@ def configure_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, help="labels (.seg.nrrd keeps names/colours, or .nrrd/.nii.gz)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--tta", action="store_true", help="average with the left-right flipped prediction")
-    p.add_argument("--probabilities", metavar="P", help="uint8 0-255 probabilities: P.npy (memory-mapped) or a volume")
+    p.add_argument("--probabilities", metavar="P", help="uint8 0-255 probabilities: P.npy (memory-mapped) or a volume (default: not written)")
     p.add_argument("--batch-size", type=T.integer(1, 4096), default=8, help="slices per batch, 1..4096 (default 8)")
     p.add_argument("--largest-component", action="store_true", default=None,
                    help="keep each class's largest 3D component (default: as the model card says)")
     p.add_argument("--fill-holes", action="store_true", default=None,
                    help="fill holes in each class, slice by slice (default: as the model card says)")
     p.add_argument("--no-postprocess", action="store_true", help="raw network output: no component/hole steps")
-    p.add_argument("--series", metavar="UID", help="series to segment (default: the largest CT series)")
+    add_input_options(p, force="a model runs on any input and warns where it lies outside the range its card "
+                         "gives")
 
 
 def predict(input, model, output, device="auto", tta=False, probabilities=None, batch_size=8,
-            largest_component=None, fill_holes=None, series=None, progress=None, cancel=None) -> tuple[list[str], list[str]]:
-    """Segment one study; returns (summary lines, warnings). None post-processing flags follow the card."""
+            largest_component=None, fill_holes=None, series=None, resample=True, skip_damaged=False,
+            rescale_slope=None, rescale_intercept=None, progress=None, cancel=None) -> tuple[list[str], list[str]]:
+    """Segment one study; returns (summary lines, warnings). None post-processing flags follow the card;
+    input outside the card's range is a warning."""
+    check_model(model)
     _need_torch()
     from ..pipeline.files import predict_to_files
 
@@ -234,7 +261,9 @@ def predict(input, model, output, device="auto", tta=False, probabilities=None, 
 
     with _w.catch_warnings():
         _w.simplefilter("ignore")  # returned in result.warnings and printed once by the caller
-        r = predict_to_files(input, model, output, probabilities=probabilities, series=series, device=device,
+        r = predict_to_files(input, model, output, probabilities=probabilities, series=series, resample=resample,
+                             skip_damaged=skip_damaged, rescale_slope=rescale_slope,
+                             rescale_intercept=rescale_intercept, device=device,
                              tta=tta, batch_size=batch_size, largest_component=largest_component,
                              fill_holes=fill_holes, progress=progress, cancel=cancel)
     import numpy as np
@@ -255,7 +284,9 @@ def run_predict(args: argparse.Namespace) -> int:
                                probabilities=args.probabilities, batch_size=args.batch_size,
                                largest_component=False if args.no_postprocess else args.largest_component,
                                fill_holes=False if args.no_postprocess else args.fill_holes,
-                               series=args.series, progress=progress)
+                               series=args.series, resample=not args.no_resample,
+                               skip_damaged=args.skip_damaged, rescale_slope=args.rescale_slope,
+                               rescale_intercept=args.rescale_intercept, progress=progress)
     _warn(notes)
     _say(lines)
     return 0
@@ -271,6 +302,7 @@ def configure_export(p: argparse.ArgumentParser) -> None:
 
 def export(model, output, check=True) -> list[str]:
     """Export; with ``check`` the file is run against the PyTorch model (max abs difference printed)."""
+    check_model(model)
     _need_torch()
     from ..unet.export import export as run, parity
 

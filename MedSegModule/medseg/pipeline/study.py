@@ -13,6 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -48,16 +49,25 @@ class _Timer:
 
 
 def run_study(path: str | os.PathLike, outdir: str | os.PathLike, *, series: str | None = None,
-              resample: bool = True, force: bool = False, radiomics_preset: str | None = "ct-default",
-              meshes: bool = True, dicom_seg: bool = True, progress: Progress | None = None,
+              resample: bool = True, force: bool = False, radiomics_preset: str | None = None,
+              radiomics_labels: Sequence[str] | None = None, jobs: int = 1, models: Sequence[str] = (),
+              device: str = "auto", meshes: bool = True, dicom_seg: bool = True, progress: Progress | None = None,
               cancel: CancelEvent = None, skip_damaged: bool = False) -> RunResult:
     """Run every step on one study and write its outputs into ``outdir``.
 
     Outputs: ``ct.nrrd`` (HU), ``ct-clean.nrrd`` (table/headrest and outside air at AIR_HU),
-    ``labels.seg.nrrd`` (the auto-label table), ``stats.csv``, ``radiomics.csv`` (when a preset is
-    given; pyradiomics missing becomes a warning), ``meshes/*.stl`` + ``meshes.png``,
-    ``labels.seg.dcm`` (DICOM input only), ``overlay.png`` and ``report.html``.
+    ``labels.seg.nrrd`` (the auto-label table), ``stats.csv``, ``radiomics.csv`` (only when
+    ``radiomics_preset`` names a preset or a parameter file; pyradiomics missing becomes a
+    warning), ``meshes/*.stl`` + ``meshes.png``, ``labels.seg.dcm`` (DICOM input only),
+    ``overlay.png`` and ``report.html``.
+
+    ``radiomics_labels``: segment names (or values) to compute features for (default: the
+    extractor's, every segment but body and table-headrest); ``jobs``: radiomics worker processes
+    (0 = one per CPU). ``models`` (model names or folders) and ``device`` add U-Net segments;
+    that step is not part of this build, so asking for a model raises :class:`MedSegError`.
     """
+    if models:
+        raise MedSegError("--model in run: not built on this branch")
     from ..report.figures import overlay_axial
     from ..io import write_label_image, write_volume
     from ..labels import AUTO_LABELS, BODY
@@ -100,7 +110,7 @@ def run_study(path: str | os.PathLike, outdir: str | os.PathLike, *, series: str
 
     if radiomics_preset:
         _radiomics(result, loaded.image, labels, names, radiomics_preset, inputs,
-                   sub_progress(progress, 0.6, 0.8), cancel)
+                   sub_progress(progress, 0.6, 0.8), cancel, label_values=radiomics_labels, jobs=jobs)
     if meshes:
         _meshes(result, labels, names, inputs, sub_progress(progress, 0.8, 0.9), cancel)
     if dicom_seg and loaded.meta.get("source") == "dicom":
@@ -131,13 +141,15 @@ def _check_params(preset) -> None:
         pass
 
 
-def _radiomics(result: RunResult, image, labels, names, preset, inputs, progress, cancel) -> None:
+def _radiomics(result: RunResult, image, labels, names, preset, inputs, progress, cancel, label_values=None,
+               jobs: int = 1) -> None:
     from ..measure.radiomics import extract
     from ..io.tables import write_rows
 
     try:
         with _Timer(result, "radiomics"):
-            result.radiomics_rows = extract(image, labels, names=names, params=preset, progress=progress, cancel=cancel)
+            result.radiomics_rows = extract(image, labels, names=names, params=preset, label_values=label_values,
+                                            jobs=jobs, progress=progress, cancel=cancel)
         if result.radiomics_rows:
             result.outputs["radiomics"] = write_rows(result.radiomics_rows, result.outdir / "radiomics.csv", inputs=inputs)
     except MedSegError as exc:
