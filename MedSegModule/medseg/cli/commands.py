@@ -359,13 +359,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-#: What each card format is, in the models listing.
-MODEL_KINDS = {"medseg-unet/1": "unet", "medseg-classifier/1": "classifier"}
-
-
 def _model_row(name: str, folder: Path, source: str) -> dict:
     """One model of the listing, from its card alone (no weights read, no torch)."""
-    from ..unet.card import CARD, WEIGHTS
+    from ..unet.card import CARD, KINDS, WEIGHTS
 
     row = {"name": name, "kind": "unknown", "status": "", "source": source, "classes": [], "folder": str(folder)}
     try:
@@ -376,7 +372,7 @@ def _model_row(name: str, folder: Path, source: str) -> dict:
         row["status"] = f"unreadable card ({exc.__class__.__name__})"
         return row
     fmt = card.get("format")
-    row["kind"] = MODEL_KINDS.get(fmt, f"unknown format {fmt!r}")
+    row["kind"] = KINDS.get(fmt, f"unknown format {fmt!r}")
     row["classes"] = [str(c.get("name")) for c in card.get("classes", []) if isinstance(c, dict) and c.get("value")]
     weights = folder / str((card.get("weights") or {}).get("file", WEIGHTS))
     row["status"] = str(card.get("status", "ok")) if weights.is_file() else "no weights file"
@@ -389,8 +385,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     if args.folder and not Path(args.folder).is_dir():
         raise InputError(f"{args.folder}: no such folder")
-    rows = [_model_row(name, folder, "shipped" if folder.parent == SHIPPED else "installed")
-            for name, folder in installed_models(args.folder).items()]
+    rows = [_model_row(name, entry.folder, "shipped" if entry.folder.parent == SHIPPED else "installed")
+            for name, entry in installed_models(args.folder).items()]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
