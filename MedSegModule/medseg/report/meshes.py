@@ -158,20 +158,16 @@ def _plotly():
     return go
 
 
-def render_html(surfaces: Sequence[Surface], path: str | os.PathLike, title: str | None = None,
-                include_plotlyjs: bool | str = True, inputs: Iterable[str | os.PathLike] = ()) -> Path:
-    """An interactive 3D page (plotly Mesh3d per surface), in the surfaces' own coordinates.
-
-    Needs the optional ``plotly`` package (:class:`DependencyError` with the pip command
-    otherwise). ``include_plotlyjs=True`` embeds plotly.js so the page works offline; "cdn" links it.
-    """
+def _plotly_figure(surfaces: Sequence[Surface], title: str | None, max_faces: int | None):
     go = _plotly()
     if not surfaces:
         raise ParameterError("no surfaces to draw (the label image has no non-zero voxels?)")
     space = surfaces[0].space.upper()
+    shown = ([(s, s.vertices, s.faces) for s in surfaces] if max_faces is None
+             else [(s, v * (np.array([-1.0, -1.0, 1.0]) if space == "RAS" else 1.0), f)  # back to the surfaces' space
+                   for s, v, f in _for_display(surfaces, max_faces)])
     traces = []
-    for s in surfaces:
-        v, f = s.vertices, s.faces
+    for s, v, f in shown:
         r, g, b = s.color
         traces.append(go.Mesh3d(x=v[:, 0], y=v[:, 1], z=v[:, 2], i=f[:, 0], j=f[:, 1], k=f[:, 2],
                                 color=f"rgb({r},{g},{b})", name=f"{s.name} ({s.volume_ml:.1f} ml)",
@@ -182,9 +178,35 @@ def render_html(surfaces: Sequence[Surface], path: str | os.PathLike, title: str
     fig = go.Figure(traces)
     fig.update_layout(title=title, scene=dict(aspectmode="data", xaxis_title=x_name, yaxis_title=y_name,
                                               zaxis_title="z (S) mm", camera=dict(eye=anterior_eye, up=dict(x=0, y=0, z=1))))
+    return fig
+
+
+def render_html(surfaces: Sequence[Surface], path: str | os.PathLike, title: str | None = None,
+                include_plotlyjs: bool | str = True, max_faces: int | None = None,
+                inputs: Iterable[str | os.PathLike] = ()) -> Path:
+    """An interactive 3D page (plotly Mesh3d per surface), in the surfaces' own coordinates.
+
+    Needs the optional ``plotly`` package (:class:`DependencyError` with the pip command
+    otherwise). ``include_plotlyjs=True`` embeds plotly.js so the page works offline; "cdn" links it.
+    ``max_faces`` decimates the meshes shown (all surfaces together) to about that many faces.
+    """
+    fig = _plotly_figure(surfaces, title, max_faces)
     with atomic_output(path, inputs) as tmp:
         fig.write_html(str(tmp), include_plotlyjs=include_plotlyjs)
     return Path(path)
 
 
-__all__ = ["VIEWS", "VIEW_TITLES", "render_png", "render_html"]
+def html_fragment(surfaces: Sequence[Surface], max_faces: int = 60_000, div_id: str = "surfaces-3d",
+                  height_px: int = 520) -> str:
+    """The interactive 3D view as a ``<div>`` with plotly.js inline, to embed in another page (works offline).
+
+    Meshes are decimated for display to about ``max_faces`` faces in all, which keeps a report of a
+    full-size CT at a few MB; the files written beside it keep every face.
+    """
+    fig = _plotly_figure(surfaces, None, max_faces)
+    fig.update_layout(height=height_px, margin=dict(l=0, r=0, t=10, b=0), legend=dict(x=0, y=1))
+    return fig.to_html(full_html=False, include_plotlyjs=True, div_id=div_id,
+                       config={"responsive": True, "displaylogo": False})
+
+
+__all__ = ["VIEWS", "VIEW_TITLES", "render_png", "render_html", "html_fragment"]
