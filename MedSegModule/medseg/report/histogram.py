@@ -16,13 +16,24 @@ from .png import png_bytes
 
 #: Bin width (HU) of the report's histograms.
 BIN_HU = 10.0
-#: The most values read for a histogram (a regular sample of the volume).
-SAMPLE = 4_000_000
+#: Values outside this range (HU) are counted at its ends: no CT value means anything beyond it.
+LIMITS = (-4096, 8192)
 
 
-def _sample(image: sitk.Image) -> np.ndarray:
-    v = sitk.GetArrayViewFromImage(image).reshape(-1)
-    return v[:: max(1, v.size // SAMPLE)].astype(np.float64)
+def _counts(image: sitk.Image) -> np.ndarray:
+    """Voxels per 1-HU bin of the whole volume, from LIMITS[0] (exact: every voxel, no sampling)."""
+    lo, hi = LIMITS
+    counts = np.zeros(hi - lo + 1, dtype=np.int64)
+    arr = sitk.GetArrayViewFromImage(image)
+    for k in range(0, arr.shape[0], 16):  # a few slices at a time: no volume-sized copy
+        chunk = np.clip(np.rint(arr[k:k + 16]) if arr.dtype.kind == "f" else arr[k:k + 16], lo, hi)
+        counts += np.bincount((chunk.astype(np.int32) - lo).ravel(), minlength=counts.size)
+    return counts
+
+
+def _percentile(counts: np.ndarray, q: float) -> float:
+    cum = np.cumsum(counts)
+    return float(np.searchsorted(cum, q / 100.0 * cum[-1]) + LIMITS[0])
 
 
 def was_corrected(hu_check: dict | None) -> bool:
@@ -30,10 +41,9 @@ def was_corrected(hu_check: dict | None) -> bool:
     return bool(hu_check and hu_check.get("corrected") and hu_check.get("shift_hu"))
 
 
-def _draw(values: np.ndarray, edges: np.ndarray, title: str, marks: dict[str, tuple[float, str]]) -> bytes:
+def _draw(counts: np.ndarray, edges: np.ndarray, title: str, marks: dict[str, tuple[float, str]]) -> bytes:
     from matplotlib.figure import Figure
 
-    counts, _ = np.histogram(values, edges)
     fig = Figure(figsize=(5.2, 2.5))
     ax = fig.subplots()
     ax.stairs(np.maximum(counts, 0.5), edges, fill=True, color="0.35", baseline=0.5)
@@ -51,30 +61,32 @@ def _draw(values: np.ndarray, edges: np.ndarray, title: str, marks: dict[str, tu
 
 def hu_histograms(image: sitk.Image, hu_check: dict | None) -> dict[str, bytes]:
     """PNG images (bytes) of the value histogram: ``{"hu_before", "hu_after"}`` when the loader corrected the
-    values, else ``{"hu"}``. Both of a pair share the x range, so the shift shows; y is log counts.
+    values, else ``{"hu"}``. Every voxel is counted; both of a pair share the x range, so the shift
+    shows; y is log voxels per bin.
 
     ``image`` is the loaded volume (HU after any correction); ``hu_check`` its ``meta["hu_check"]``.
     """
-    after = _sample(image)
-    shift = float(hu_check["shift_hu"]) if was_corrected(hu_check) else 0.0
-    both = [after, after - shift] if shift else [after]
-    lo = min(float(np.percentile(v, 0.05)) for v in both)
-    hi = max(float(np.percentile(v, 99.95)) for v in both)
-    lo = np.floor(min(lo, -1100.0) / BIN_HU) * BIN_HU
-    hi = np.ceil(max(hi, 200.0) / BIN_HU) * BIN_HU + BIN_HU
-    edges = np.arange(lo, hi + BIN_HU / 2, BIN_HU)
+    ones = _counts(image)  # 1-HU bins of the values every step used
+    shift = int(round(float(hu_check["shift_hu"]))) if was_corrected(hu_check) else 0
+    lo = min(_percentile(ones, 0.05), _percentile(ones, 0.05) - shift, -1100.0)
+    hi = max(_percentile(ones, 99.95), _percentile(ones, 99.95) - shift, 200.0)
+    lo, hi = int(np.floor(lo / BIN_HU) * BIN_HU), int(np.ceil(hi / BIN_HU) * BIN_HU + BIN_HU)
+    edges = np.arange(lo, hi + 1, BIN_HU)
+
+    def binned(offset: int) -> np.ndarray:
+        """10-HU bins over [lo, hi) of the values + ``offset``; values beyond go to the end bins."""
+        values = np.arange(ones.size) + LIMITS[0] + offset
+        index = np.clip(((values - lo) // BIN_HU).astype(int), 0, len(edges) - 2)
+        return np.bincount(index, weights=ones, minlength=len(edges) - 1)
+
     reference = {"air −1000 HU": (-1000.0, "tab:blue"), "water 0 HU": (0.0, "tab:green")}
     if not shift:
-        return {"hu": _draw(np.clip(after, lo, hi - 1e-6), edges,
-                             "values as loaded (no HU correction)", reference)}
+        return {"hu": _draw(binned(0), edges, "values as loaded (no HU correction)", reference)}
     found = {f"{what} peak found at {hu_check[key]:g}": (float(hu_check[key]), colour)
              for what, key, colour in (("air", "air_mode", "tab:red"), ("soft-tissue", "tissue_mode", "tab:orange"))
              if hu_check.get(key) is not None}
-    before = _draw(np.clip(after - shift, lo, hi - 1e-6), edges,
-                   "before: values as the headers' rescale gives them", {**reference, **found})
-    after_png = _draw(np.clip(after, lo, hi - 1e-6), edges,
-                       f"after: corrected by {shift:+g} HU", reference)
-    return {"hu_before": before, "hu_after": after_png}
-
+    before = _draw(binned(-shift), edges, "before: values as the headers' rescale gives them", {**reference, **found})
+    after = _draw(binned(0), edges, f"after: corrected by {shift:+d} HU", reference)
+    return {"hu_before": before, "hu_after": after}
 
 __all__ = ["hu_histograms", "was_corrected", "BIN_HU"]

@@ -169,6 +169,7 @@ def _plotly_figure(surfaces: Sequence[Surface], title: str | None, max_faces: in
     traces = []
     for s, v, f in shown:
         r, g, b = s.color
+        v, f = v.astype(np.float32), f.astype(np.int32)  # half the page; float32 is far finer than a voxel
         traces.append(go.Mesh3d(x=v[:, 0], y=v[:, 1], z=v[:, 2], i=f[:, 0], j=f[:, 1], k=f[:, 2],
                                 color=f"rgb({r},{g},{b})", name=f"{s.name} ({s.volume_ml:.1f} ml)",
                                 showlegend=True, flatshading=False,
