@@ -31,7 +31,7 @@ def add_study_pictures(result, image: sitk.Image, labels: sitk.Image, meta: dict
     result.grid = grid_facts(image)
     result.pictures.update(hu_histograms(image, meta.get("hu_check")))
     removed = labels == TABLE_HEADREST.value if "table-headrest" in _names(result) else None
-    result.pictures["montage"], _ = montage(image, removed=removed, window=(40.0, 400.0))
+    result.pictures["montage"] = montage(image, removed=removed, window=(40.0, 400.0))
     names = _names(result)
     table = label_table(sorted(names.values()), {v: n for n, v in names.items()})
     planes = label_planes(image, labels, table, names={v: display_name(n) for n, v in names.items()})

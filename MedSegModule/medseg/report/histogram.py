@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
-from .png import png_bytes
+from .png import Picture, png_bytes
 
 #: Bin width (HU) of the report's histograms.
 BIN_HU = 10.0
@@ -20,8 +20,9 @@ BIN_HU = 10.0
 LIMITS = (-4096, 8192)
 
 
-def _counts(image: sitk.Image) -> np.ndarray:
-    """Voxels per 1-HU bin of the whole volume, from LIMITS[0] (exact: every voxel, no sampling)."""
+def value_counts(image: sitk.Image) -> np.ndarray:
+    """Voxels per 1-HU bin of the whole volume: ``counts[i]`` voxels have the value ``LIMITS[0] + i``
+    (rounded; values beyond LIMITS counted at its ends). Exact: every voxel, no sampling."""
     lo, hi = LIMITS
     counts = np.zeros(hi - lo + 1, dtype=np.int64)
     arr = sitk.GetArrayViewFromImage(image)
@@ -59,14 +60,14 @@ def _draw(counts: np.ndarray, edges: np.ndarray, title: str, marks: dict[str, tu
     return png_bytes(fig, dpi=90)
 
 
-def hu_histograms(image: sitk.Image, hu_check: dict | None) -> dict[str, bytes]:
-    """PNG images (bytes) of the value histogram: ``{"hu_before", "hu_after"}`` when the loader corrected the
+def hu_histograms(image: sitk.Image, hu_check: dict | None) -> dict[str, Picture]:
+    """Pictures of the value histogram: ``{"hu_before", "hu_after"}`` when the loader corrected the
     values, else ``{"hu"}``. Every voxel is counted; both of a pair share the x range, so the shift
     shows; y is log voxels per bin.
 
     ``image`` is the loaded volume (HU after any correction); ``hu_check`` its ``meta["hu_check"]``.
     """
-    ones = _counts(image)  # 1-HU bins of the values every step used
+    ones = value_counts(image)  # 1-HU bins of the values every step used
     shift = int(round(float(hu_check["shift_hu"]))) if was_corrected(hu_check) else 0
     lo = min(_percentile(ones, 0.05), _percentile(ones, 0.05) - shift, -1100.0)
     hi = max(_percentile(ones, 99.95), _percentile(ones, 99.95) - shift, 200.0)
@@ -81,12 +82,14 @@ def hu_histograms(image: sitk.Image, hu_check: dict | None) -> dict[str, bytes]:
 
     reference = {"air −1000 HU": (-1000.0, "tab:blue"), "water 0 HU": (0.0, "tab:green")}
     if not shift:
-        return {"hu": _draw(binned(0), edges, "values as loaded (no HU correction)", reference)}
+        return {"hu": Picture(_draw(binned(0), edges, "values as loaded (no HU correction)", reference),
+                              "values as loaded: every step used these")}
     found = {f"{what} peak found at {hu_check[key]:g}": (float(hu_check[key]), colour)
              for what, key, colour in (("air", "air_mode", "tab:red"), ("soft-tissue", "tissue_mode", "tab:orange"))
              if hu_check.get(key) is not None}
     before = _draw(binned(-shift), edges, "before: values as the headers' rescale gives them", {**reference, **found})
     after = _draw(binned(0), edges, f"after: corrected by {shift:+d} HU", reference)
-    return {"hu_before": before, "hu_after": after}
+    return {"hu_before": Picture(before, f"before: as the headers' rescale gives them (the HU below {-shift:+d})"),
+            "hu_after": Picture(after, f"after: corrected by {shift:+d} HU, the values every step used")}
 
-__all__ = ["hu_histograms", "was_corrected", "BIN_HU"]
+__all__ = ["hu_histograms", "value_counts", "was_corrected", "BIN_HU", "LIMITS"]

@@ -52,8 +52,9 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: Seque
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _image(picture: Path | bytes | None, alt: str, css: str = "") -> str:
-    """An embedded PNG from a file or from bytes ('' when there is none)."""
+def _image(picture, alt: str, css: str = "") -> str:
+    """An embedded PNG from a file, bytes or a :class:`~.png.Picture` ('' when there is none)."""
+    picture = getattr(picture, "png", picture)
     if isinstance(picture, bytes):
         raw = picture
     elif picture and Path(picture).exists():
@@ -62,12 +63,16 @@ def _image(picture: Path | bytes | None, alt: str, css: str = "") -> str:
         return ""
     data = base64.b64encode(raw).decode("ascii")
     cls = f" class='{css}'" if css else ""
-    return f"<p><img{cls} alt='{_esc(alt)}' src='data:image/png;base64,{data}'></p>"
+    return f"<img{cls} alt='{_esc(alt)}' src='data:image/png;base64,{data}'>"
 
 
-def _figure(picture, alt: str, caption: str, css: str = "") -> str:
+def _figure(picture, alt: str, caption: str | None = None, css: str = "") -> str:
+    """A figure with its caption (the picture's own when ``caption`` is None)."""
     img = _image(picture, alt, css)
-    return f"<figure>{img}<figcaption>{caption}</figcaption></figure>" if img else ""
+    if not img:
+        return ""
+    text = _esc(getattr(picture, "caption", "")) if caption is None else caption
+    return f"<figure>{img}<figcaption>{text}</figcaption></figure>"
 
 
 def _colour(name: str, value: int) -> str:
@@ -119,10 +124,8 @@ def _hu_section(result) -> str:
     if was_corrected(check):
         text = (f"The stored values could not be HU, so the loader corrected them by {check['shift_hu']:+g} HU: "
                 f"{_esc(check.get('evidence'))}. Every output uses the corrected values.")
-        figures = (_figure(pics.get("hu_before"), "HU histogram before correction", "before: as the headers' "
-                           "rescale gives them (after − shift)", "hist")
-                   + _figure(pics.get("hu_after"), "HU histogram after correction", "after: the HU every step used",
-                             "hist"))
+        figures = (_figure(pics.get("hu_before"), "HU histogram before correction", css="hist")
+                   + _figure(pics.get("hu_after"), "HU histogram after correction", css="hist"))
     else:
         why = {"hu": f"the values are HU ({_esc(check.get('evidence'))})",
                "offset": "the values look offset by +1024, but the rescale was set by the user",
@@ -131,7 +134,7 @@ def _hu_section(result) -> str:
         text = (f"No HU correction: {why.get(verdict, 'the values were not checked (not CT)')}"
                 + ("; the rescale was set by the user" if check.get("rescale_override") and verdict != "offset" else "")
                 + ". One histogram: the values as loaded.")
-        figures = _figure(pics.get("hu"), "HU histogram", "values as loaded, every step used these", "hist")
+        figures = _figure(pics.get("hu"), "HU histogram", css="hist")
     return f"<h2>HU values</h2><p>{text}</p><div class='row'>{figures}</div>"
 
 
@@ -141,7 +144,10 @@ def _slices_section(result) -> str:
         return ""
     return ("<h2>Slices</h2><p class='muted'>Axial slices through the whole stack, each captioned with its "
             "position in patient coordinates (mm from the DICOM origin; S/I, R/L, A/P). Radiological view: "
-            "the patient's right on the image's left.</p>" + _image(pics["montage"], "axial slice montage"))
+            "the patient's right on the image's left.</p>"
+            + _figure(pics["montage"], "axial slice montage",
+                      f"{_esc(pics['montage'].caption)}. Slices at " + ", ".join(map(_esc, pics["montage"].positions))
+                      + "."))
 
 
 def _segments_section(result) -> str:
@@ -163,11 +169,13 @@ def _segments_section(result) -> str:
         notes.append("<b>table-headrest (removed)</b>: the table, couch or headrest the clean step took out "
                      "(set to −1024 HU in ct-clean.nrrd), drawn in magenta")
     pics = getattr(result, "pictures", {})
-    planes = _image(pics.get("planes"), "each label on axial, coronal and sagittal slices")
+    shown = pics.get("planes")
+    planes = _figure(shown, "each label on axial, coronal and sagittal slices",
+                     f"{_esc(shown.caption)}. " + "; ".join(map(_esc, shown.positions)) + ".") if shown else ""
     return ("<h2>Segments</h2><p class='muted'>Classical auto-labels: table/headrest removal, body, lungs "
             "(right/left), airway, bone. See the README for validation figures.</p>" + table
             + "".join(f"<p class='muted'>{n}.</p>" for n in notes)
-            + _image(result.figures.get("overlay"), "label overlay")
+            + _figure(result.figures.get("overlay"), "label overlay", "auto-labels on axial slices (overlay.png)")
             + ("<h3>Each label on three planes</h3><p class='muted'>Each row: the label on the axial, coronal and "
                "sagittal slice where it is largest, captioned with the slice's position (mm). Axial seen from the "
                "feet and coronal from the front (patient's right on the image's left); sagittal from the "

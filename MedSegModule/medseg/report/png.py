@@ -1,8 +1,18 @@
-"""A matplotlib figure as PNG bytes, for pictures that live only inside report.html."""
+"""Pictures that live only inside report.html: PNG bytes and the caption that says what they show."""
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Picture:
+    """A PNG (``png``: its bytes) with its caption, and the slice positions it shows (text, mm)."""
+
+    png: bytes
+    caption: str = ""
+    positions: list[str] = field(default_factory=list)
 
 
 def png_bytes(fig, dpi: int = 90) -> bytes:
@@ -12,4 +22,4 @@ def png_bytes(fig, dpi: int = 90) -> bytes:
     return buffer.getvalue()
 
 
-__all__ = ["png_bytes"]
+__all__ = ["Picture", "png_bytes"]

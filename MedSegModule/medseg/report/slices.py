@@ -24,7 +24,7 @@ import SimpleITK as sitk
 
 from ..labels import TABLE_HEADREST, Label
 from ..preprocess import Reoriented
-from .png import png_bytes
+from .png import Picture, png_bytes
 
 #: (negative, positive) direction letters of LPS x, y, z.
 _LETTERS = (("R", "L"), ("A", "P"), ("I", "S"))
@@ -171,12 +171,13 @@ def _box(width_mm: float, height_mm: float, most_ratio: float = 3.0) -> tuple[fl
 
 
 def montage(image: sitk.Image, *, every: int | None = None, window: tuple[float, float] = (40.0, 400.0),
-            removed: sitk.Image | None = None, columns: int = 6) -> tuple[bytes, int]:
-    """Every ``every``-th axial slice (HU window ``(centre, width)``), inferior first: (PNG bytes, every).
+            removed: sitk.Image | None = None, columns: int = 6) -> Picture:
+    """Every ``every``-th axial slice (HU window ``(centre, width)``), inferior first.
 
     ``every`` defaults to the step that shows at most :data:`MONTAGE_MOST` slices. ``removed`` (a
     label image on the same grid, non-zero = removed objects) is drawn as a magenta outline so the
-    table or headrest the clean step took out can be checked slice by slice.
+    table or headrest the clean step took out can be checked slice by slice. The caption says the
+    step and window; ``positions`` are the slices' captions ("S 45.0 mm"), in the order shown.
     """
     vol = _Volume(image)
     every = every or math.ceil(vol.image.GetSize()[2] / MONTAGE_MOST)
@@ -199,7 +200,7 @@ def montage(image: sitk.Image, *, every: int | None = None, window: tuple[float,
     if rem is not None and rem.any():
         note += "; removed objects outlined in magenta"
     sheet.ax.text(cols * (w + gap) / 2, 0.02, note, ha="center", va="top", fontsize=8)
-    return sheet.png(dpi=90), every
+    return Picture(sheet.png(dpi=90), note, [vol.position(2, z) for z in zs])
 
 
 def _slice_counts(lab: np.ndarray, values: Sequence[int]) -> dict[int, np.ndarray]:
@@ -216,13 +217,13 @@ def _slice_counts(lab: np.ndarray, values: Sequence[int]) -> dict[int, np.ndarra
 
 def label_planes(image: sitk.Image, labels: sitk.Image, label_table: Sequence[Label], *,
                  window: tuple[float, float] = (-300.0, 1600.0), alpha: float = 0.5,
-                 names: dict[int, str] | None = None) -> bytes | None:
+                 names: dict[int, str] | None = None) -> Picture | None:
     """Each present label on an axial, a coronal and a sagittal slice: one row per label.
 
     Each plane is the slice where the label has the most voxels; only that label is filled (the
     table-headrest, the removed objects, at :data:`REMOVED_ALPHA` so the magenta stands out).
-    ``names`` renames labels in the titles (e.g. "body (remainder)"). Returns PNG bytes, or None
-    when no label is present.
+    ``names`` renames labels in the titles (e.g. "body (remainder)"). Returns the picture, whose
+    ``positions`` are its panels' titles ("lung-right: axial S 45.0 mm"), or None when no label is present.
     """
     vol = _Volume(image)
     lab = vol.labels(labels)
@@ -236,6 +237,7 @@ def label_planes(image: sitk.Image, labels: sitk.Image, label_table: Sequence[La
     width = sum(w for w, _ in boxes) + gap * 2
     sheet = _Sheet(width, len(shown) * (1 + t + gap), inch_per_unit=2.5)
     names = names or {}
+    titles = []
     for r, (i, lb) in enumerate(shown):
         a = REMOVED_ALPHA if lb.name == TABLE_HEADREST.name else alpha
         x0 = 0.0
@@ -243,10 +245,11 @@ def label_planes(image: sitk.Image, labels: sitk.Image, label_table: Sequence[La
             k = int(np.argmax(counts[axis][:, i]))
             mask = vol.cut(lab, axis, k) == lb.value
             title = f"{names.get(lb.value, lb.name)}: {_PLANES[axis]} {vol.position(axis, k)}"
+            titles.append(title)
             y0 = r * (1 + t + gap) + t + (1 - h) / 2
             sheet.place(_rgb(vol.ct(axis, k), window, mask, lb.color_float, a), x0, y0, w, h, axis, title)
             x0 += w + gap
-    return sheet.png(dpi=80)
+    return Picture(sheet.png(dpi=80), f"window {window[0]:g}/{window[1]:g} HU (centre/width)", titles)
 
 
 __all__ = ["position_text", "montage", "label_planes", "DISPLAY_PIXELS", "MONTAGE_MOST", "REMOVED_ALPHA"]
