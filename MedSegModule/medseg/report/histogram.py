@@ -89,7 +89,7 @@ def hu_histograms(image: sitk.Image, hu_check: dict | None) -> dict[str, Picture
              if hu_check.get(key) is not None}
     before = _draw(binned(-shift), edges, "before: values as the headers' rescale gives them", {**reference, **found})
     after = _draw(binned(0), edges, f"after: corrected by {shift:+d} HU", reference)
-    return {"hu_before": Picture(before, f"before: as the headers' rescale gives them (the HU below {-shift:+d})"),
+    return {"hu_before": Picture(before, f"before: as the headers' rescale gives them (the HU used, {-shift:+d})"),
             "hu_after": Picture(after, f"after: corrected by {shift:+d} HU, the values every step used")}
 
 __all__ = ["hu_histograms", "value_counts", "was_corrected", "BIN_HU", "LIMITS"]

@@ -27,7 +27,7 @@ th{background:#f4f4f4;text-align:left} td.n{text-align:right;font-variant-numeri
 .swatch{display:inline-block;width:.9rem;height:.9rem;border-radius:2px;vertical-align:middle;margin-right:.3rem}
 img{max-width:100%;border:1px solid #eee} .muted{color:#777;font-size:.85rem}
 .row{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start} .row>figure{flex:1 1 460px;margin:0}
-figcaption{color:#555;font-size:.85rem} .view3d{min-height:520px;border:1px solid #eee}
+figure{margin:.6rem 0} figcaption{color:#555;font-size:.85rem} .view3d{min-height:520px;border:1px solid #eee}
 """
 
 
