@@ -197,10 +197,17 @@ def _plotly_figure(surfaces: Sequence[Surface], title: str | None, max_faces: in
                                 showlegend=True, flatshading=False,
                                 lighting=dict(ambient=0.35, diffuse=0.8, specular=0.2)))
     x_name, y_name = ("x (L) mm", "y (P) mm") if space == "LPS" else ("x (R) mm", "y (A) mm")
-    anterior_eye = dict(x=0.0, y=-2.0 if space == "LPS" else 2.0, z=0.3)
+    # Equal mm on every axis, the box's longest side 1: the camera then sees the whole of a tall study
+    # (pelvis to chest) as well as a wide one, from the front (patient's right on the viewer's left).
+    lo = np.min([v.min(axis=0) for _, v, _ in shown], axis=0)
+    hi = np.max([v.max(axis=0) for _, v, _ in shown], axis=0)
+    extent = np.maximum(hi - lo, 1e-3)
+    ratio = dict(zip("xyz", (float(e) for e in extent / extent.max())))
+    anterior_eye = dict(x=0.0, y=-1.9 if space == "LPS" else 1.9, z=0.25)
     fig = go.Figure(traces)
-    fig.update_layout(title=title, scene=dict(aspectmode="data", xaxis_title=x_name, yaxis_title=y_name,
-                                              zaxis_title="z (S) mm", camera=dict(eye=anterior_eye, up=dict(x=0, y=0, z=1))))
+    fig.update_layout(title=title, scene=dict(aspectmode="manual", aspectratio=ratio, xaxis_title=x_name,
+                                              yaxis_title=y_name, zaxis_title="z (S) mm",
+                                              camera=dict(eye=anterior_eye, up=dict(x=0, y=0, z=1))))
     return fig
 
 
