@@ -138,13 +138,20 @@ def _hu_section(result) -> str:
     return f"<h2>HU values</h2><p>{text}</p><div class='row'>{figures}</div>"
 
 
+def _oblique_note(result) -> str:
+    if not (getattr(result, "grid", None) or {}).get("oblique"):
+        return ""
+    return (" The grid is oblique (see Grid: a gantry tilt or a rotated acquisition), so the slices follow the "
+            "image's axes, a little tilted from the patient's; each position is that of the slice's centre.")
+
+
 def _slices_section(result) -> str:
     pics = getattr(result, "pictures", {})
     if "montage" not in pics:
         return ""
     return ("<h2>Slices</h2><p class='muted'>Axial slices through the whole stack, each captioned with its "
             "position in patient coordinates (mm from the DICOM origin; S/I, R/L, A/P). Radiological view: "
-            "the patient's right on the image's left.</p>"
+            "the patient's right on the image's left." + _oblique_note(result) + "</p>"
             + _figure(pics["montage"], "axial slice montage",
                       f"{_esc(pics['montage'].caption)}. Slices at " + ", ".join(map(_esc, pics["montage"].positions))
                       + "."))
@@ -179,7 +186,7 @@ def _segments_section(result) -> str:
             + ("<h3>Each label on three planes</h3><p class='muted'>Each row: the label on the axial, coronal and "
                "sagittal slice where it is largest, captioned with the slice's position (mm). Axial seen from the "
                "feet and coronal from the front (patient's right on the image's left); sagittal from the "
-               "patient's left (anterior on the image's left).</p>" + planes if planes else ""))
+               "patient's left (anterior on the image's left)." + _oblique_note(result) + "</p>" + planes if planes else ""))
 
 
 RADIOMICS_COLUMNS = (("original_shape_VoxelVolume", "volume (mm³)", 0), ("original_shape_Sphericity", "sphericity", 3),

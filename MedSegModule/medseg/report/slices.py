@@ -235,19 +235,21 @@ def label_planes(image: sitk.Image, labels: sitk.Image, label_table: Sequence[La
     boxes = [_box(*vol.extent_mm(a)) for a in (2, 1, 0)]
     gap, t = 0.04, _Sheet.TITLE
     width = sum(w for w, _ in boxes) + gap * 2
-    sheet = _Sheet(width, len(shown) * (1 + t + gap), inch_per_unit=2.5)
+    row = 1 + 2 * t + gap  # the label's name, the panels' captions, the panels
+    sheet = _Sheet(width, len(shown) * row, inch_per_unit=2.5)
     names = names or {}
     titles = []
     for r, (i, lb) in enumerate(shown):
         a = REMOVED_ALPHA if lb.name == TABLE_HEADREST.name else alpha
-        x0 = 0.0
+        x0, name = 0.0, names.get(lb.value, lb.name)
+        sheet.ax.text(0.0, r * row + 0.01, name, ha="left", va="top", fontsize=8, fontweight="bold")
         for axis, (w, h) in zip((2, 1, 0), boxes):
             k = int(np.argmax(counts[axis][:, i]))
             mask = vol.cut(lab, axis, k) == lb.value
-            title = f"{names.get(lb.value, lb.name)}: {_PLANES[axis]} {vol.position(axis, k)}"
-            titles.append(title)
-            y0 = r * (1 + t + gap) + t + (1 - h) / 2
-            sheet.place(_rgb(vol.ct(axis, k), window, mask, lb.color_float, a), x0, y0, w, h, axis, title)
+            where = f"{_PLANES[axis]} {vol.position(axis, k)}"
+            titles.append(f"{name}: {where}")
+            y0 = r * row + 2 * t + (1 - h) / 2
+            sheet.place(_rgb(vol.ct(axis, k), window, mask, lb.color_float, a), x0, y0, w, h, axis, where)
             x0 += w + gap
     return Picture(sheet.png(dpi=80), f"window {window[0]:g}/{window[1]:g} HU (centre/width)", titles)
 
