@@ -215,6 +215,20 @@ def _slice_counts(lab: np.ndarray, values: Sequence[int]) -> dict[int, np.ndarra
     return out
 
 
+def _plane_layout(vol: _Volume, gap: float, t: float) -> dict[int, tuple[float, float, float, float]]:
+    """Where the axial (2), coronal (1) and sagittal (0) panels of one row go: {axis: (x, y, w, h)}, sheet
+    units, y from the row's top (each panel's caption above it). Side by side; for a short stack (a
+    few cm of a wide body) the flat coronal and sagittal panels go one above the other, twice as wide."""
+    (aw, ah), (cw, ch), (sw, sh) = (_box(*vol.extent_mm(a)) for a in (2, 1, 0))
+    side = {2: (0.0, t, aw, ah), 1: (aw + gap, t + (1 - ch) / 2, cw, ch),
+            0: (aw + cw + 2 * gap, t + (1 - sh) / 2, sw, sh)}
+    wide = cw + sw + gap
+    (cw2, ch2), (sw2, sh2) = (_box(*vol.extent_mm(a), most_ratio=wide) for a in (1, 0))
+    if ch + sh + t + gap > 1 or min(cw2 / cw, sw2 / sw) < 1.5:
+        return side
+    return {2: (0.0, t, aw, ah), 1: (aw + gap, t, cw2, ch2), 0: (aw + gap, 2 * t + ch2 + gap, sw2, sh2)}
+
+
 def label_planes(image: sitk.Image, labels: sitk.Image, label_table: Sequence[Label], *,
                  window: tuple[float, float] = (-300.0, 1600.0), alpha: float = 0.5,
                  names: dict[int, str] | None = None) -> Picture | None:
@@ -232,25 +246,25 @@ def label_planes(image: sitk.Image, labels: sitk.Image, label_table: Sequence[La
     shown = [(i, lb) for i, lb in enumerate(label_table) if counts[2][:, i].sum()]
     if not shown:
         return None
-    boxes = [_box(*vol.extent_mm(a)) for a in (2, 1, 0)]
     gap, t = 0.04, _Sheet.TITLE
-    width = sum(w for w, _ in boxes) + gap * 2
-    row = 1 + 2 * t + gap  # the label's name, the panels' captions, the panels
+    slots = _plane_layout(vol, gap, t)
+    width = max(x + w for x, _, w, _ in slots.values())
+    height = max(y + h for _, y, _, h in slots.values())
+    row = t + height + gap  # the label's name, then the panels with their captions
     sheet = _Sheet(width, len(shown) * row, inch_per_unit=2.5)
     names = names or {}
     titles = []
     for r, (i, lb) in enumerate(shown):
         a = REMOVED_ALPHA if lb.name == TABLE_HEADREST.name else alpha
-        x0, name = 0.0, names.get(lb.value, lb.name)
+        name = names.get(lb.value, lb.name)
         sheet.ax.text(0.0, r * row + 0.01, name, ha="left", va="top", fontsize=8, fontweight="bold")
-        for axis, (w, h) in zip((2, 1, 0), boxes):
+        for axis, (x0, y0, w, h) in slots.items():
             k = int(np.argmax(counts[axis][:, i]))
             mask = vol.cut(lab, axis, k) == lb.value
             where = f"{_PLANES[axis]} {vol.position(axis, k)}"
             titles.append(f"{name}: {where}")
-            y0 = r * row + 2 * t + (1 - h) / 2
-            sheet.place(_rgb(vol.ct(axis, k), window, mask, lb.color_float, a), x0, y0, w, h, axis, where)
-            x0 += w + gap
+            sheet.place(_rgb(vol.ct(axis, k), window, mask, lb.color_float, a), x0, r * row + t + y0, w, h, axis,
+                        where)
     return Picture(sheet.png(dpi=80), f"window {window[0]:g}/{window[1]:g} HU (centre/width)", titles)
 
 
