@@ -265,7 +265,7 @@ def label_planes(image: sitk.Image, labels: sitk.Image, label_table: Sequence[La
             titles.append(f"{name}: {where}")
             sheet.place(_rgb(vol.ct(axis, k), window, mask, lb.color_float, a), x0, r * row + t + y0, w, h, axis,
                         where)
-    return Picture(sheet.png(dpi=80), f"window {window[0]:g}/{window[1]:g} HU (centre/width)", titles)
+    return Picture(sheet.png(dpi=95), f"window {window[0]:g}/{window[1]:g} HU (centre/width)", titles)
 
 
 __all__ = ["position_text", "montage", "label_planes", "DISPLAY_PIXELS", "MONTAGE_MOST", "REMOVED_ALPHA"]
