@@ -111,6 +111,15 @@ def test_parameters_and_software(phantom_run):
         assert versions[name] == expected, name
 
 
+def test_radiomics_preset_settings_are_the_shipped_files():
+    from medseg.report.facts import radiomics_preset
+
+    settings = radiomics_preset("ct-default")
+    assert settings["binWidth"] == 25 and settings["resampledPixelSpacing"] == [1, 1, 1]
+    assert settings["image types"] == "Original" and "glcm" in settings["feature classes"]
+    assert radiomics_preset(None) is None
+
+
 def test_versions_are_read_without_importing_torch():
     code = ("import sys; from medseg.report.facts import library_versions; import medseg.report.html; "
             "rows = library_versions(); print('torch' in sys.modules, len(rows))")
