@@ -36,7 +36,7 @@ class RunResult:
     figures: dict[str, Path] = field(default_factory=dict)
     parameters: dict = field(default_factory=dict)  # the options run_study was called with
     grid: dict = field(default_factory=dict)  # size, spacing, direction of the image (report.facts.grid_facts)
-    pictures: dict[str, bytes] = field(default_factory=dict)  # PNGs that live only in report.html
+    pictures: dict = field(default_factory=dict)  # report.png.Picture by name: pictures only report.html holds
     surfaces: list = field(default_factory=list, repr=False)  # the meshes, for the report's 3D view
 
 
