@@ -70,7 +70,9 @@ def overlay_axial(image: sitk.Image, labels: sitk.Image | None, path: str | os.P
                 rgba[m, :3] = rgb
                 rgba[m, 3] = max(alpha, 0.85) if value == TABLE_HEADREST.value else alpha
             ax.imshow(rgba, aspect=sy / sx, interpolation="nearest")
-        ax.set_title(position_text(img.TransformContinuousIndexToPhysicalPoint(centre + (float(z),))[2], 2), fontsize=8)
+        # A text, not set_title (which makes matplotlib lay out every axis's ticks to place it).
+        ax.text(0.5, 1.01, position_text(img.TransformContinuousIndexToPhysicalPoint(centre + (float(z),))[2], 2),
+                transform=ax.transAxes, ha="center", va="bottom", fontsize=8)
         ax.text(0.01, 0.5, "R", transform=ax.transAxes, color="yellow", fontsize=8, va="center")
         ax.text(0.97, 0.5, "L", transform=ax.transAxes, color="yellow", fontsize=8, va="center")
         ax.text(0.5, 0.97, "A", transform=ax.transAxes, color="yellow", fontsize=8, ha="center", va="top")
