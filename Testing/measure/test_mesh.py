@@ -314,7 +314,12 @@ def test_render_html_builds_one_mesh3d_per_surface(monkeypatch, tmp_path):
     assert np.array_equal(first["i"], surfaces[0].faces[:, 0]) and np.allclose(first["x"], surfaces[0].vertices[:, 0])
     assert first["color"] == "rgb(221,130,101)"
     scene = calls["layout"]["scene"]
-    assert scene["aspectmode"] == "data" and scene["xaxis_title"] == "x (R) mm"
+    assert scene["xaxis_title"] == "x (R) mm"
+    # Equal mm on every axis: the box's sides are in the surfaces' extent ratios.
+    v = np.concatenate([s.vertices for s in surfaces])
+    extent = v.max(axis=0) - v.min(axis=0)
+    assert scene["aspectmode"] == "manual"
+    assert np.allclose([scene["aspectratio"][a] for a in "xyz"], extent / extent.max(), rtol=1e-5)
     assert scene["camera"]["eye"]["y"] > 0  # RAS: the anterior camera sits at +y
     assert calls["plotlyjs"] is True
 

@@ -46,5 +46,6 @@ def test_run_on_a_chest_phantom(tmp_path, cli):
     parser = _Report()
     parser.feed((out / "report.html").read_text())
     assert {"Input", "Segments", "Radiomics", "Surfaces", "Outputs", "Timings"} <= set(parser.headings)
-    assert parser.images == 2
+    assert parser.images == 5  # HU histogram, slice montage, overlay, label planes, static surfaces
+    assert "Radiomics preset <b>ct-baseline</b>" in (out / "report.html").read_text()
     assert all((out / link).exists() for link in parser.links)

@@ -35,6 +35,10 @@ class RunResult:
     radiomics_rows: list[dict] = field(default_factory=list)
     mesh_rows: list[dict] = field(default_factory=list)
     figures: dict[str, Path] = field(default_factory=dict)
+    parameters: dict = field(default_factory=dict)  # the options run_study was called with
+    grid: dict = field(default_factory=dict)  # size, spacing, direction of the image (report.facts.grid_facts)
+    pictures: dict = field(default_factory=dict)  # report.png.Picture by name: pictures only report.html holds
+    surfaces: list = field(default_factory=list, repr=False)  # the meshes, for the report's 3D view
 
 
 class _Timer:
@@ -66,6 +70,7 @@ def run_study(path: str | os.PathLike, outdir: str | os.PathLike, *, series: str
     (0 = one per CPU). ``models`` (model names or folders) and ``device`` add U-Net segments;
     that step is not part of this build, so asking for a model raises :class:`MedSegError`.
     """
+    given = dict(locals())  # first, so it holds the options and nothing else
     if models:
         raise MedSegError("--model in run: not built on this branch")
     from ..report.figures import overlay_axial
@@ -73,6 +78,8 @@ def run_study(path: str | os.PathLike, outdir: str | os.PathLike, *, series: str
     from ..labels import AUTO_LABELS, BODY
     from .steps import autolabel, convert
     from ..report.html import write_report
+    from ..report.collect import add_study_pictures
+    from ..report.facts import run_parameters
     from ..measure.stats import segment_statistics
     from ..io.tables import write_rows
 
@@ -80,6 +87,7 @@ def run_study(path: str | os.PathLike, outdir: str | os.PathLike, *, series: str
     if radiomics_preset:
         _check_params(radiomics_preset)  # a broken parameter file fails now, not after the other steps
     result = RunResult(out)
+    result.parameters = run_parameters(given)
     names = {lab.value: lab.name for lab in AUTO_LABELS}
 
     with _Timer(result, "convert"):
@@ -120,6 +128,7 @@ def run_study(path: str | os.PathLike, outdir: str | os.PathLike, *, series: str
         result.figures["overlay"] = overlay_axial(loaded.image, labels, out / "overlay.png", window=(-300.0, 1600.0),
                                                   title="Auto-labels (radiological view; body as outline)",
                                                   inputs=inputs, outline=(BODY.value,))
+        add_study_pictures(result, loaded.image, labels, loaded.meta)
     result.outputs["report"] = write_report(result, out / "report.html", inputs=inputs)
     report(progress, 1.0, "report written")
     return result
@@ -175,6 +184,7 @@ def _meshes(result: RunResult, labels, names, inputs, progress, cancel) -> None:
         result.figures["meshes"] = render_png(surfaces, result.outdir / "meshes.png",
                                               views=("anterior-oblique", "inferior"), inputs=inputs)
     result.mesh_rows = [s.summary() for s in surfaces]
+    result.surfaces = surfaces
     result.outputs["meshes"] = paths[0].parent
 
 

@@ -15,8 +15,9 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..io.atomic import atomic_output
-from ..labels import AUTO_LABELS, Label
+from ..labels import AUTO_LABELS, TABLE_HEADREST, Label
 from ..preprocess import Reoriented
+from .slices import position_text
 
 
 def _label_colours(labels: Sequence[Label]) -> dict[int, tuple[float, float, float]]:
@@ -31,8 +32,9 @@ def overlay_axial(image: sitk.Image, labels: sitk.Image | None, path: str | os.P
     """Write a montage of axial slices (HU window ``(center, width)``) with labels overlaid.
 
     ``slices`` are z indices of the LPS-reoriented image (default: evenly spaced through the
-    volume). Aspect follows the pixel spacing (mm). Label values in ``outline`` are drawn as
+    volume); each is captioned with its position (mm, "S 45.0 mm"). Aspect follows the pixel spacing (mm). Label values in ``outline`` are drawn as
     contours instead of fills, so a large structure (the body) does not hide the anatomy.
+    The table-headrest (removed objects) is filled at least 85 % opaque so its magenta stands out.
     """
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
@@ -46,6 +48,7 @@ def overlay_axial(image: sitk.Image, labels: sitk.Image | None, path: str | os.P
     rows = (len(zs) + columns - 1) // columns
     cols = min(columns, len(zs))
     sx, sy = img.GetSpacing()[:2]
+    centre = ((img.GetSize()[0] - 1) / 2.0, (img.GetSize()[1] - 1) / 2.0)
     fig = Figure(figsize=(3.2 * cols, 3.2 * rows * (hu.shape[1] * sy) / (hu.shape[2] * sx) + 0.4))
     axes = fig.subplots(rows, cols, squeeze=False)
     lo, hi = window[0] - window[1] / 2, window[0] + window[1] / 2
@@ -65,9 +68,11 @@ def overlay_axial(image: sitk.Image, labels: sitk.Image | None, path: str | os.P
                     continue
                 m = lab[z] == value
                 rgba[m, :3] = rgb
-                rgba[m, 3] = alpha
+                rgba[m, 3] = max(alpha, 0.85) if value == TABLE_HEADREST.value else alpha
             ax.imshow(rgba, aspect=sy / sx, interpolation="nearest")
-        ax.set_title(f"z={z}", fontsize=8)
+        # A text, not set_title (which makes matplotlib lay out every axis's ticks to place it).
+        ax.text(0.5, 1.01, position_text(img.TransformContinuousIndexToPhysicalPoint(centre + (float(z),))[2], 2),
+                transform=ax.transAxes, ha="center", va="bottom", fontsize=8)
         ax.text(0.01, 0.5, "R", transform=ax.transAxes, color="yellow", fontsize=8, va="center")
         ax.text(0.97, 0.5, "L", transform=ax.transAxes, color="yellow", fontsize=8, va="center")
         ax.text(0.5, 0.97, "A", transform=ax.transAxes, color="yellow", fontsize=8, ha="center", va="top")

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import DependencyError, ParameterError
 from ..io.atomic import atomic_output
-from ..measure.mesh import Surface, decimate_clusters
+from ..measure.mesh import Surface, _cluster
 
 #: Named views: (elevation, azimuth) in matplotlib's terms, for coordinates shown in LPS.
 VIEWS = {
@@ -32,13 +32,35 @@ def _lps(s: Surface) -> tuple[np.ndarray, np.ndarray]:
     return s.vertices * flip, s.normals * flip
 
 
+def _coarser(v: np.ndarray, f: np.ndarray, target: float) -> tuple[np.ndarray, np.ndarray]:
+    """About ``target`` faces by vertex clustering, for display: the cell size is estimated from the
+    area (a mesh of cells c wide has about 2 A / c² faces) and corrected at most three times, instead
+    of the bisection :func:`medseg.measure.mesh.decimate_clusters` runs for an exact count (seconds on a full-size CT)."""
+    area = float(np.linalg.norm(np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]]), axis=1).sum()) / 2.0
+    cell = np.sqrt(2.0 * area / max(target, 1.0))
+    best = (v, f)
+    for _ in range(4):
+        cv, cf = _cluster(v, f, cell)
+        if len(cf) < 4:  # too coarse for this part: keep the last mesh with faces
+            cell /= 2.0
+            continue
+        best = (cv, cf)
+        ratio = len(cf) / target
+        if 0.6 <= ratio <= 1.5:
+            break
+        cell *= np.sqrt(ratio)
+    return best
+
+
 def _for_display(surfaces: Sequence[Surface], max_faces: int) -> list[tuple[Surface, np.ndarray, np.ndarray]]:
+    """Vertices (LPS) and faces to draw: above ``max_faces`` faces in all, each big mesh is made coarser
+    in proportion to its share."""
     total = sum(len(s.faces) for s in surfaces)
     out = []
     for s in surfaces:
         v, f = _lps(s)[0], s.faces
         if total > max_faces and len(f) > 1000:
-            v, f = decimate_clusters(v, f, min(0.95, 1.0 - max_faces / total))
+            v, f = _coarser(v, f, len(f) * max_faces / total)
         out.append((s, v, f))
     return out
 
@@ -158,33 +180,63 @@ def _plotly():
     return go
 
 
-def render_html(surfaces: Sequence[Surface], path: str | os.PathLike, title: str | None = None,
-                include_plotlyjs: bool | str = True, inputs: Iterable[str | os.PathLike] = ()) -> Path:
-    """An interactive 3D page (plotly Mesh3d per surface), in the surfaces' own coordinates.
-
-    Needs the optional ``plotly`` package (:class:`DependencyError` with the pip command
-    otherwise). ``include_plotlyjs=True`` embeds plotly.js so the page works offline; "cdn" links it.
-    """
+def _plotly_figure(surfaces: Sequence[Surface], title: str | None, max_faces: int | None):
     go = _plotly()
     if not surfaces:
         raise ParameterError("no surfaces to draw (the label image has no non-zero voxels?)")
     space = surfaces[0].space.upper()
+    shown = ([(s, s.vertices, s.faces) for s in surfaces] if max_faces is None
+             else [(s, v * (np.array([-1.0, -1.0, 1.0]) if space == "RAS" else 1.0), f)  # back to the surfaces' space
+                   for s, v, f in _for_display(surfaces, max_faces)])
     traces = []
-    for s in surfaces:
-        v, f = s.vertices, s.faces
+    for s, v, f in shown:
         r, g, b = s.color
+        v, f = v.astype(np.float32), f.astype(np.int32)  # half the page; float32 is far finer than a voxel
         traces.append(go.Mesh3d(x=v[:, 0], y=v[:, 1], z=v[:, 2], i=f[:, 0], j=f[:, 1], k=f[:, 2],
                                 color=f"rgb({r},{g},{b})", name=f"{s.name} ({s.volume_ml:.1f} ml)",
                                 showlegend=True, flatshading=False,
                                 lighting=dict(ambient=0.35, diffuse=0.8, specular=0.2)))
     x_name, y_name = ("x (L) mm", "y (P) mm") if space == "LPS" else ("x (R) mm", "y (A) mm")
-    anterior_eye = dict(x=0.0, y=-2.0 if space == "LPS" else 2.0, z=0.3)
+    # Equal mm on every axis, the box's longest side 1: the camera then sees the whole of a tall study
+    # (pelvis to chest) as well as a wide one, from the front (patient's right on the viewer's left).
+    lo = np.min([v.min(axis=0) for _, v, _ in shown], axis=0)
+    hi = np.max([v.max(axis=0) for _, v, _ in shown], axis=0)
+    extent = np.maximum(hi - lo, 1e-3)
+    ratio = dict(zip("xyz", (float(e) for e in extent / extent.max())))
+    anterior_eye = dict(x=0.0, y=-1.9 if space == "LPS" else 1.9, z=0.25)
     fig = go.Figure(traces)
-    fig.update_layout(title=title, scene=dict(aspectmode="data", xaxis_title=x_name, yaxis_title=y_name,
-                                              zaxis_title="z (S) mm", camera=dict(eye=anterior_eye, up=dict(x=0, y=0, z=1))))
+    fig.update_layout(title=title, scene=dict(aspectmode="manual", aspectratio=ratio, xaxis_title=x_name,
+                                              yaxis_title=y_name, zaxis_title="z (S) mm",
+                                              camera=dict(eye=anterior_eye, up=dict(x=0, y=0, z=1))))
+    return fig
+
+
+def render_html(surfaces: Sequence[Surface], path: str | os.PathLike, title: str | None = None,
+                include_plotlyjs: bool | str = True, max_faces: int | None = None,
+                inputs: Iterable[str | os.PathLike] = ()) -> Path:
+    """An interactive 3D page (plotly Mesh3d per surface), in the surfaces' own coordinates.
+
+    Needs the optional ``plotly`` package (:class:`DependencyError` with the pip command
+    otherwise). ``include_plotlyjs=True`` embeds plotly.js so the page works offline; "cdn" links it.
+    ``max_faces`` decimates the meshes shown (all surfaces together) to about that many faces.
+    """
+    fig = _plotly_figure(surfaces, title, max_faces)
     with atomic_output(path, inputs) as tmp:
         fig.write_html(str(tmp), include_plotlyjs=include_plotlyjs)
     return Path(path)
 
 
-__all__ = ["VIEWS", "VIEW_TITLES", "render_png", "render_html"]
+def html_fragment(surfaces: Sequence[Surface], max_faces: int = 60_000, div_id: str = "surfaces-3d",
+                  height_px: int = 520) -> str:
+    """The interactive 3D view as a ``<div>`` with plotly.js inline, to embed in another page (works offline).
+
+    Meshes are decimated for display to about ``max_faces`` faces in all, which keeps a report of a
+    full-size CT at a few MB; the files written beside it keep every face.
+    """
+    fig = _plotly_figure(surfaces, None, max_faces)
+    fig.update_layout(height=height_px, margin=dict(l=0, r=0, t=10, b=0), legend=dict(x=0, y=1))
+    return fig.to_html(full_html=False, include_plotlyjs=True, div_id=div_id,
+                       config={"responsive": True, "displaylogo": False})
+
+
+__all__ = ["VIEWS", "VIEW_TITLES", "render_png", "render_html", "html_fragment"]
