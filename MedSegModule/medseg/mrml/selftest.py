@@ -36,20 +36,22 @@ from .logic import MedSegLogic, list_models
 LUNG_VOLUME_TOLERANCE = 0.05
 #: Smallest body Dice of the table removal on the phantom.
 BODY_DICE = 0.99
+#: Smallest Dice of each lung grown from a few seed voxels on the phantom.
+GROW_DICE = 0.95
 #: Steps in the order they run; "phantom" writes the study, "truth" loads its ground truth labels.
-STEPS = ("phantom", "convert", "truth", "removeTable", "segmentLungs", "autolabel", "runUNet", "segmentStatistics",
-         "exportRadiomics", "exportMeshes", "saveSegmentation")
+STEPS = ("phantom", "convert", "truth", "removeTable", "segmentLungs", "autolabel", "runUNet", "growFromSeeds",
+         "segmentStatistics", "exportRadiomics", "exportMeshes", "saveSegmentation")
 #: Step -> the distributions it imports on the (uncompressed) phantom, as pyproject.toml names them.
 #: Slicer bundles numpy, SimpleITK, scipy and pydicom; the others are what a step may have to skip.
 STEP_NEEDS = {
     "phantom": ("pydicom", "scipy"), "convert": ("pydicom",), "truth": (), "removeTable": ("scipy",),
-    "segmentLungs": ("scipy",), "autolabel": ("scipy", "scikit-image"), "runUNet": ("torch",),
+    "segmentLungs": ("scipy",), "autolabel": ("scipy", "scikit-image"), "runUNet": ("torch",), "growFromSeeds": ("scipy",),
     "segmentStatistics": ("scipy",), "exportRadiomics": ("pyradiomics", "pyyaml"), "exportMeshes": ("scikit-image",),
     "saveSegmentation": ("pynrrd",),
 }
 #: Step -> the steps whose results it uses.
 STEP_INPUTS = {"convert": ("phantom",), "truth": ("convert",), "removeTable": ("convert",),
-               "segmentLungs": ("convert",), "autolabel": ("convert",), "runUNet": ("convert",),
+               "segmentLungs": ("convert",), "autolabel": ("convert",), "runUNet": ("convert",), "growFromSeeds": ("convert",),
                "segmentStatistics": ("truth",), "exportRadiomics": ("truth",), "exportMeshes": ("truth",),
                "saveSegmentation": ("truth",)}
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
@@ -195,6 +197,40 @@ class SelfTest:
         node = self.logic.runUNet(self.volume, name, device="cpu")
         assert node.GetSegmentation().GetNumberOfSegments() >= 1, f"model {name} found nothing"
         return {"model": name, "segments": _names(node)}
+
+    def step_growFromSeeds(self) -> dict:
+        # Seeds as a user paints them: a 3x3x3 patch in each lung and background strokes; every other
+        # voxel must then be grown into the right segment.
+        seeds = np.zeros(self.phantom.hu.shape, np.uint8)
+        for value, name in ((1, "lung-right"), (2, "lung-left")):
+            idx = np.argwhere(self.phantom.masks[name])
+            z, y, x = idx[len(idx) // 2]
+            seeds[z - 1:z + 2, y - 1:y + 2, x - 1:x + 2] = value
+        masks, hu = self.phantom.masks, self.phantom.hu
+        # Background: a sparse sprinkle over the soft tissue, the bone and the room air, as a user's
+        # strokes cover each kind of "not lung" (a single patch in the wall leaves tissue behind the
+        # ribs closer to a lung seed).
+        lungs = masks["lung-right"] | masks["lung-left"] | masks["airway"]
+        for where in (masks["body"] & ~lungs & (hu > -200), ~masks["body"] & ~masks["table-headrest"] & (hu < -900)):
+            for z, y, x in np.argwhere(where)[:: max(1, int(np.count_nonzero(where)) // 64)]:
+                seeds[z, y, x] = 3
+        image = sitk.GetImageFromArray(seeds)
+        image.CopyInformation(self.phantom.labels_image())
+        table = [L.Label(1, "lung-right", L.SPLIT_LUNG_RIGHT.color), L.Label(2, "lung-left", L.SPLIT_LUNG_LEFT.color),
+                 L.Label(3, "background", (90, 90, 90))]
+        seed_node = S.labels_to_segmentation_node(self.logic.scene, image, table, reference_volume=self.volume,
+                                                  closed_surface=False, name="self-test seeds")
+        node = self.logic.growFromSeeds(self.volume, seed_node, closedSurface=False)
+        assert _names(node) == ["lung-right", "lung-left", "background"], _names(node)
+        labels, _ = S.segmentation_node_to_labels(node, self.volume)
+        grown = sitk.GetArrayViewFromImage(labels)
+        numbers = {}
+        for value, name in ((1, "lung-right"), (2, "lung-left")):
+            found, truth = grown == value, masks[name]
+            dice = 2 * np.count_nonzero(found & truth) / (np.count_nonzero(found) + np.count_nonzero(truth))
+            numbers[f"{name}_dice"] = round(float(dice), 4)
+            assert dice >= GROW_DICE, f"{name}: grown Dice {dice:.3f} < {GROW_DICE}"
+        return numbers
 
     def step_segmentStatistics(self) -> dict:
         rows = S.table_node_to_rows(self.logic.segmentStatistics(self.volume, self.truth))
