@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -93,7 +94,7 @@ def test_classify_returns_the_probabilities_and_keeps_them_on_the_volume(logic, 
 
 
 def test_the_background_grow_uses_slicers_filter_where_slicer_has_put_its_wrapper_on_the_path(logic, tmp_path,
-                                                                                             monkeypatch):
+                                                                                             monkeypatch, request):
     """Slicer adds its module folders to sys.path as it loads them; the background process gets that folder."""
     from medseg.mrml import background
 
@@ -104,6 +105,7 @@ def test_the_background_grow_uses_slicers_filter_where_slicer_has_put_its_wrappe
         "from slicer import vtkImageGrowCutSegment  # noqa: F401  (STAND-IN, Testing/mrml/test_mrml_grow_classify.py)\n",
         encoding="utf-8")
     monkeypatch.syspath_prepend(str(wrapper))
+    request.addfinalizer(lambda: sys.modules.pop("vtkSlicerSegmentationsModuleLogicPython", None))
     assert MedSegLogic.growBackgroundNeeds() == ("scipy",)  # nothing to install then
     phantom = make_chest(seed=4)
     volume = S.image_to_volume_node(logic.scene, phantom.to_image(), "ct")
