@@ -216,6 +216,27 @@ def decimate_clusters(vertices: np.ndarray, faces: np.ndarray, fraction: float,
     return best[1], best[2]
 
 
+def coarsened(surfaces: Sequence["Surface"], max_faces: int) -> list["Surface"]:
+    """Copies with about ``max_faces`` faces in all, for drawing: one vertex-clustering pass each.
+
+    The cell size comes from the surface area (about two triangles per cell of surface), so no
+    search is needed; the face count lands near, not exactly at, the target.
+    """
+    total = sum(len(s.faces) for s in surfaces)
+    if total <= max_faces:
+        return list(surfaces)
+    out = []
+    for s in surfaces:
+        share = max(1000, int(max_faces * len(s.faces) / total))
+        if len(s.faces) <= share:
+            out.append(s)
+            continue
+        cell = float(np.sqrt(2.0 * s.area_mm2 / share))
+        v, f = _cluster(s.vertices, s.faces, cell)
+        out.append(Surface(s.name, s.label_value, s.color, v, f, vertex_normals(v, f), s.space))
+    return out
+
+
 # --- extraction ---------------------------------------------------------------------------------
 
 def _index_to_physical(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
@@ -256,7 +277,8 @@ def label_surfaces(labels: sitk.Image, names: Mapping[int, str] | Sequence[Label
         check_cancel(cancel)
         report(progress, n / max(1, len(wanted)), f"meshing {info[value][0]}")
         box = objects[value - 1]
-        mask = np.pad(arr[box] == value, 1).astype(np.float32)
+        mask = np.zeros(tuple(b.stop - b.start + 2 for b in box), dtype=np.float32)
+        mask[1:-1, 1:-1, 1:-1] = arr[box] == value
         verts, faces, _, _ = marching_cubes(mask, level=0.5)
         start = np.array([s.start for s in box], dtype=np.float64) - 1.0  # (z, y, x) of the padded crop
         index_xyz = (verts + start)[:, ::-1]
@@ -277,5 +299,5 @@ def label_surfaces(labels: sitk.Image, names: Mapping[int, str] | Sequence[Label
     return surfaces
 
 
-__all__ = ["Surface", "label_surfaces", "taubin_smooth", "decimate_clusters", "vertex_normals",
+__all__ = ["Surface", "label_surfaces", "coarsened", "taubin_smooth", "decimate_clusters", "vertex_normals",
            "surface_area", "signed_volume", "edge_report"]
