@@ -146,6 +146,11 @@ def test_cropped_mesh_equals_the_full_volume_mesh():
     image = sitk.GetImageFromArray(lab)
     image.SetSpacing((0.8, 0.9, 2.5))
     surfaces = {s.label_value: s for s in label_surfaces(image)}
+    boxed = {s.label_value: s for s in label_surfaces(image, values=[2, 5], boxes={
+        v: tuple(slice(int(a.min()), int(a.max()) + 1) for a in np.nonzero(lab == v)) for v in (2, 5)})}
+    for v in (2, 5):  # boxes handed in (as `run` does from the statistics) give the same surfaces
+        assert np.array_equal(boxed[v].vertices, surfaces[v].vertices)
+        assert np.array_equal(boxed[v].faces, surfaces[v].faces)
     for v in (2, 5):
         full = np.pad(lab == v, 1).astype(np.float32)
         verts, faces, _, _ = marching_cubes(full, level=0.5)

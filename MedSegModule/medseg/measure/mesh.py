@@ -131,8 +131,9 @@ def _adjacency(n_vertices: int, faces: np.ndarray) -> sparse.csr_matrix:
     j = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0], faces[:, 0], faces[:, 1], faces[:, 2]])
     adj = sparse.csr_matrix((np.ones(len(i)), (i, j)), shape=(n_vertices, n_vertices))
     adj.data[:] = 1.0  # duplicates summed by the constructor: make it a plain 0/1 adjacency
-    degree = np.asarray(adj.sum(axis=1)).ravel()
-    return sparse.diags(1.0 / np.where(degree > 0, degree, 1.0)) @ adj
+    degree = np.diff(adj.indptr).astype(np.float64)  # entries are all 1: the row length is the degree
+    adj.data /= np.repeat(np.where(degree > 0, degree, 1.0), np.diff(adj.indptr))  # rows scaled in place
+    return adj
 
 
 def taubin_smooth(vertices: np.ndarray, faces: np.ndarray, iterations: int = 10, lam: float = 0.5,
@@ -248,7 +249,8 @@ def _index_to_physical(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
 def label_surfaces(labels: sitk.Image, names: Mapping[int, str] | Sequence[Label] | None = None,
                    smooth_iterations: int = 0, decimate: float = 0.0, ras: bool = False,
                    values: Iterable[int] | None = None, progress: Progress | None = None,
-                   cancel: CancelEvent = None) -> list[Surface]:
+                   cancel: CancelEvent = None, boxes: Mapping[int, tuple[slice, slice, slice]] | None = None
+                   ) -> list[Surface]:
     """One closed, outward-oriented surface per non-zero label value (or per value in ``values``).
 
     ``names`` is ``{value: name}`` (as :func:`medseg.io.read_label_image` returns) or a list of
@@ -256,6 +258,8 @@ def label_surfaces(labels: sitk.Image, names: Mapping[int, str] | Sequence[Label
     a value without a name). ``decimate`` is the fraction
     of faces to remove (vertex clustering), ``smooth_iterations`` the number of Taubin steps.
     Vertices are physical mm: LPS, or RAS with ``ras=True``. Values with no voxel are skipped.
+    ``boxes`` ({value: (z, y, x) slices}, e.g. from the statistics' bounding boxes) together with
+    ``values`` spares the passes over the whole volume that find the labels and their boxes.
     """
     if labels.GetDimension() != 3 or labels.GetNumberOfComponentsPerPixel() != 1:
         raise ParameterError("label_surfaces needs a 3D scalar label image")
@@ -266,17 +270,22 @@ def label_surfaces(labels: sitk.Image, names: Mapping[int, str] | Sequence[Label
     from skimage.measure import marching_cubes
 
     arr = sitk.GetArrayViewFromImage(labels)
-    present = [int(v) for v in np.unique(arr) if v != 0]
-    wanted = present if values is None else [int(v) for v in values if int(v) in present]
+    if boxes is not None and values is not None:
+        wanted = [int(v) for v in values if int(v) in boxes]
+        objects = {v: boxes[v] for v in wanted}
+    else:
+        present = [int(v) for v in np.unique(arr) if v != 0]
+        wanted = present if values is None else [int(v) for v in values if int(v) in present]
+        found = ndimage.find_objects(np.asarray(arr), max_label=max(wanted, default=0))
+        objects = {v: found[v - 1] for v in wanted}
     info = {lab.value: (lab.name, lab.color) for lab in label_table(wanted, names)}
     matrix, offset = _index_to_physical(labels)
     flip = np.array([-1.0, -1.0, 1.0]) if ras else np.ones(3)
-    objects = ndimage.find_objects(np.asarray(arr), max_label=max(wanted, default=0))
     surfaces = []
     for n, value in enumerate(wanted):
         check_cancel(cancel)
         report(progress, n / max(1, len(wanted)), f"meshing {info[value][0]}")
-        box = objects[value - 1]
+        box = objects[value]
         mask = np.zeros(tuple(b.stop - b.start + 2 for b in box), dtype=np.float32)
         mask[1:-1, 1:-1, 1:-1] = arr[box] == value
         verts, faces, _, _ = marching_cubes(mask, level=0.5)

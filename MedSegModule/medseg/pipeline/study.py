@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from ..progress import CancelEvent, Progress, check_cancel, report, sub_progress
+from .study_measures import Timer as _Timer
 
 
 @dataclass
@@ -30,6 +31,8 @@ class RunResult:
     ``models`` has one entry per U-Net model run (see :func:`.study_models.run_models`): its name,
     folder, device, segments, seg.nrrd path, slices, seconds, range warnings and statistics rows.
     ``radiomics_segments`` names the segments radiomics was computed for (empty when off).
+    ``cpu_seconds``: this process's CPU seconds per timed step (all its threads; on a shared
+    machine a steadier measure than ``seconds``).
     """
 
     outdir: Path
@@ -43,17 +46,7 @@ class RunResult:
     mesh_rows: list[dict] = field(default_factory=list)
     figures: dict[str, Path] = field(default_factory=dict)
     models: list[dict] = field(default_factory=list)
-
-
-class _Timer:
-    def __init__(self, result: RunResult, name: str):
-        self.result, self.name = result, name
-
-    def __enter__(self):
-        self.t0 = time.perf_counter()
-
-    def __exit__(self, *exc):
-        self.result.seconds[self.name] = round(time.perf_counter() - self.t0, 2)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
 
 class _Writer:

@@ -31,6 +31,20 @@ LONG_SEGMENT_S = 30.0
 DISPLAY_FACES = 60_000
 
 
+class Timer:
+    """Wall and CPU seconds of a step into ``result.seconds`` and ``result.cpu_seconds``."""
+
+    def __init__(self, result: RunResult, name: str):
+        self.result, self.name = result, name
+
+    def __enter__(self):
+        self.t0, self.c0 = time.perf_counter(), time.process_time()
+
+    def __exit__(self, *exc):
+        self.result.seconds[self.name] = round(time.perf_counter() - self.t0, 2)
+        self.result.cpu_seconds[self.name] = round(time.process_time() - self.c0, 2)
+
+
 def check_params(preset) -> None:
     """Refuse a radiomics parameter file that cannot be used; a missing pyradiomics stays a warning later."""
     from ..measure.radiomics import validate_params
@@ -150,29 +164,37 @@ def meshes(result, labels, names: Mapping[int, str], stats_rows: Sequence[dict],
     if not values:
         result.warnings.append("meshes skipped: no organ segment to mesh")
         return
-    t0 = time.perf_counter()
-    surfaces = label_surfaces(labels, names=names, values=values, smooth_iterations=10, progress=progress,
-                              cancel=cancel)
-    result.seconds["meshes"] = round(time.perf_counter() - t0, 2)
+    with Timer(result, "meshes"):
+        surfaces = label_surfaces(labels, names=names, values=values, smooth_iterations=10, progress=progress,
+                                  cancel=cancel, boxes=_boxes(stats_rows))
     folder = result.outdir / "meshes"
     writer.submit("meshes", lambda: write_meshes(surfaces, folder, fmt="stl", inputs=inputs)[0].parent)
-    t0 = time.perf_counter()
-    shown = coarsened(surfaces, DISPLAY_FACES)
-    result.figures["meshes"] = render_png(shown, result.outdir / "meshes.png", views=("anterior-oblique", "inferior"),
-                                          inputs=inputs, max_faces=2 * DISPLAY_FACES)
-    result.seconds["mesh picture"] = round(time.perf_counter() - t0, 2)
+    with Timer(result, "mesh picture"):
+        shown = coarsened(surfaces, DISPLAY_FACES)
+        result.figures["meshes"] = render_png(shown, result.outdir / "meshes.png",
+                                              views=("anterior-oblique", "inferior"), inputs=inputs,
+                                              max_faces=2 * DISPLAY_FACES)
     result.mesh_rows = [s.summary() for s in surfaces]
+
+
+def _boxes(stats_rows: Sequence[dict]) -> dict[int, tuple[slice, slice, slice]]:
+    """{value: (z, y, x) slices} from the statistics rows' inclusive index boxes."""
+    out = {}
+    for r in stats_rows:
+        if r["voxel_count"]:
+            out[int(r["label_value"])] = tuple(slice(int(r[f"bbox_index_min_{a}"]), int(r[f"bbox_index_max_{a}"]) + 1)
+                                               for a in "zyx")
+    return out
 
 
 def dicom_seg(result, labels, meta: dict, inputs) -> None:
     from ..io.dicomseg import write_dicom_seg
     from ..labels import AUTO_LABELS
 
-    t0 = time.perf_counter()
     try:
-        result.outputs["dicom_seg"] = write_dicom_seg(labels, meta["files"], result.outdir / "labels.seg.dcm",
-                                                      segments=list(AUTO_LABELS), inputs=inputs)
-        result.seconds["dicom-seg"] = round(time.perf_counter() - t0, 2)
+        with Timer(result, "dicom-seg"):
+            result.outputs["dicom_seg"] = write_dicom_seg(labels, meta["files"], result.outdir / "labels.seg.dcm",
+                                                          segments=list(AUTO_LABELS), inputs=inputs)
     except MedSegError as exc:
         result.warnings.append(f"DICOM SEG not written: {exc}")
 
