@@ -24,7 +24,7 @@ log = logging.getLogger("medseg.run")
 RADIOMICS_SKIPPED = (BODY, TABLE_HEADREST, BONE)
 #: pyradiomics seconds per million segment voxels with the default preset on one core (measured
 #: on a 2-core x86 machine by benchmarks/bench_radiomics.py); used only for the logged estimate.
-RADIOMICS_S_PER_MVOXEL = 6.0
+RADIOMICS_S_PER_MVOXEL = 40.0
 #: Estimated seconds above which a segment's estimate is logged as a warning, not info.
 LONG_SEGMENT_S = 30.0
 #: Faces the report's surface picture draws in all (the STL files keep every face).

@@ -101,14 +101,17 @@ def _stored_values(ds: pydicom.Dataset) -> np.ndarray:
     arr = _decode(ds)
     bits_stored = int(ds.get("BitsStored", arr.dtype.itemsize * 8))
     bits_alloc = int(ds.get("BitsAllocated", arr.dtype.itemsize * 8))
+    # 8- and 16-bit values (nearly all CT) fit int32 with any integral rescale a scanner writes;
+    # half the memory traffic of int64 on every later step.
+    wide = np.int32 if arr.dtype.kind in "iu" and arr.dtype.itemsize <= 2 else np.int64
     if bits_stored < bits_alloc and arr.dtype.kind in "iu":
         mask = (1 << bits_stored) - 1
-        raw = arr.astype(np.int64) & mask
+        raw = arr.astype(wide) & mask
         if int(ds.get("PixelRepresentation", 0)) == 1:
             sign = 1 << (bits_stored - 1)
             raw = (raw ^ sign) - sign
         return raw
-    return arr.astype(np.int64) if arr.dtype.kind in "iu" else arr.astype(np.float64)
+    return arr.astype(wide) if arr.dtype.kind in "iu" else arr.astype(np.float64)
 
 
 def _padding_mask(ds: pydicom.Dataset, raw: np.ndarray) -> np.ndarray | None:
@@ -141,7 +144,8 @@ def decode_file(headers: list[SliceHeader], is_ct: bool) -> list[np.ndarray]:
     """Decode one file once and return each asked slice (frame) as values (y, x).
 
     The slice's own rescale (``header.rescale``) is applied: an integral slope and intercept give
-    exact int64 values, any other float64. For CT, padding and out-of-field voxels (below
+    exact integer values (int32, or int64 for a huge rescale), any other float64. For CT, padding
+    and out-of-field voxels (below
     ``OUT_OF_FIELD_HU`` after rescale, such as −2048) become :data:`AIR_HU`.
     Raises :class:`DicomDecodeError` naming the file when it is truncated or cannot be decoded.
     """
@@ -161,6 +165,8 @@ def decode_file(headers: list[SliceHeader], is_ct: bool) -> list[np.ndarray]:
         frame = raw[h.frame or 0]
         slope, intercept = h.rescale
         if _integral(h.rescale) and frame.dtype.kind in "iu":
+            big = max(abs(int(slope)), 1) * 65536 + abs(int(intercept)) >= 1 << 31
+            frame = frame.astype(np.int64) if big and frame.dtype != np.int64 else frame
             values = frame * int(slope) + int(intercept) if (slope, intercept) != (1, 0) else frame.copy()
         else:
             values = frame * slope + intercept
