@@ -145,8 +145,8 @@ def decode_file(headers: list[SliceHeader], is_ct: bool) -> list[np.ndarray]:
 
     The slice's own rescale (``header.rescale``) is applied: an integral slope and intercept give
     exact integer values (int32, or int64 for a huge rescale), any other float64. For CT, padding
-    and out-of-field voxels (below
-    ``OUT_OF_FIELD_HU`` after rescale, such as −2048) become :data:`AIR_HU`.
+    and out-of-field voxels (below ``OUT_OF_FIELD_HU`` after rescale, such as −2048) become
+    :data:`AIR_HU`.
     Raises :class:`DicomDecodeError` naming the file when it is truncated or cannot be decoded.
     """
     first = headers[0]
