@@ -36,8 +36,11 @@ t0 = time.perf_counter()
 r = run_study(sys.argv[1], sys.argv[2], force=True)
 wall = time.perf_counter() - t0
 u = resource.getrusage(resource.RUSAGE_SELF); c = resource.getrusage(resource.RUSAGE_CHILDREN)
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so it would include the parent's memory.
+hwm = [int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
 print(json.dumps({"wall": wall, "cpu": u.ru_utime + u.ru_stime + c.ru_utime + c.ru_stime,
-                  "rss_mb": max(u.ru_maxrss, c.ru_maxrss) / 1024, "seconds": r.seconds, "warnings": r.warnings}))
+                  "rss_mb": hwm / 1024, "seconds": r.seconds, "cpu_seconds": r.cpu_seconds,
+                  "warnings": r.warnings}))
 """
 
 
@@ -75,10 +78,18 @@ def read_naive(folder: Path):
     return np.stack([d.pixel_array * float(d.RescaleSlope) + float(d.RescaleIntercept) for d in ds])
 
 
-def _timed(fn, folder: Path) -> float:
-    t0 = time.perf_counter()
+def _cpu() -> float:
+    import resource
+
+    u, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime + u.ru_stime + c.ru_utime + c.ru_stime
+
+
+def _timed(fn, folder: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds; CPU includes worker processes (joined before ``fn`` returns)."""
+    t0, c0 = time.perf_counter(), _cpu()
     fn(folder)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, _cpu() - c0
 
 
 def _miss(value: float, target: float, unit: str) -> str:
@@ -93,32 +104,35 @@ def main() -> list[str]:
     with tempfile.TemporaryDirectory(prefix="medseg-bench-run-") as tmp:
         tmp = Path(tmp)
         series = {n: workload.write_series(tmp / f"s{n}", n) for n in SIZES}
-        best = {"medseg": float("inf"), "sitk": float("inf"), "naive": float("inf")}
-        for _ in range(2):
-            for name, fn in (("medseg", read_medseg), ("sitk", read_sitk), ("naive", read_naive)):
-                best[name] = min(best[name], _timed(fn, series[300]))
-        rows.append(f"| DICOM → HU, 512²×300 JPEG 2000: medseg `load` (worker processes) | {best['medseg']:.2f} s | "
-                    f"{300 / best['medseg']:.0f} slices/s |")
-        rows.append(f"| DICOM → HU, same series: SimpleITK ImageSeriesReader | {best['sitk']:.2f} s | "
-                    f"{300 / best['sitk']:.0f} slices/s |")
-        rows.append(f"| DICOM → HU, same series: naive pydicom loop (float64) | {best['naive']:.2f} s | "
-                    f"{300 / best['naive']:.0f} slices/s |")
-        ratio = best["medseg"] / best["sitk"]
-        TARGETS.append(f"DICOM → HU ≤ 0.8 × SimpleITK: {ratio:.2f}× — "
-                       + ("met" if ratio <= 0.8 else f"misses by {ratio - 0.8:.2f}×"))
         runs = {}
-        for n in SIZES:
+        for n in SIZES:  # first, while this process is small: a child's fork starts from its pages
             runs[n] = r = run_child(series[n], tmp / f"out{n}")
             steps = ", ".join(f"{k} {v:.1f}" for k, v in r["seconds"].items())
             rows.append(f"| `run` defaults, 512²×{n} (steps, s: {steps}) | {r['wall']:.1f} s (CPU {r['cpu']:.1f} s) | "
                         f"peak RSS {r['rss_mb']:.0f} MB |")
+        best = {"medseg": (float("inf"), 0.0), "sitk": (float("inf"), 0.0), "naive": (float("inf"), 0.0)}
+        for _ in range(2):
+            for name, fn in (("medseg", read_medseg), ("sitk", read_sitk), ("naive", read_naive)):
+                best[name] = min(best[name], _timed(fn, series[300]))
+        for name, what in (("medseg", "medseg `load` (worker processes)"), ("sitk", "SimpleITK ImageSeriesReader"),
+                           ("naive", "naive pydicom loop (float64)")):
+            wall, cpu = best[name]
+            rows.append(f"| DICOM → HU, 512²×300 JPEG 2000: {what} | {wall:.2f} s (CPU {cpu:.2f} s) | "
+                        f"{300 / wall:.0f} slices/s |")
+        ratio = best["medseg"][0] / best["sitk"][0]
+        cpu_ratio = best["medseg"][1] / best["sitk"][1]
+        TARGETS.append(f"DICOM → HU ≤ 0.8 × SimpleITK: wall {ratio:.2f}×, CPU {cpu_ratio:.2f}× — "
+                       + ("met" if ratio <= 0.8 else f"misses by {ratio - 0.8:.2f}×"))
     r = runs[300]
     TARGETS.append(f"`run` 512²×300 ≤ 25 s: {r['wall']:.1f} s — {_miss(r['wall'], 25.0, 's')}")
     TARGETS.append(f"`run` 512²×300 peak RSS ≤ 1.5 GB: {r['rss_mb'] / 1024:.2f} GB — "
                    f"{_miss(r['rss_mb'] / 1024, 1.5, 'GB')}")
     stats, mesh = r["seconds"].get("statistics", 0.0), r["seconds"].get("meshes", 0.0)
-    TARGETS.append(f"statistics ≤ 1 s: {stats:.2f} s — {_miss(stats, 1.0, 's')}")
-    TARGETS.append(f"meshes ≤ 5 s (surfaces of the organ labels): {mesh:.2f} s — {_miss(mesh, 5.0, 's')}")
+    cpu = r.get("cpu_seconds", {})
+    TARGETS.append(f"statistics ≤ 1 s: {stats:.2f} s (CPU {cpu.get('statistics', 0.0):.2f} s) — "
+                   f"{_miss(stats, 1.0, 's')}")
+    TARGETS.append(f"meshes ≤ 5 s (surfaces of the organ labels): {mesh:.2f} s (CPU {cpu.get('meshes', 0.0):.2f} s) "
+                   f"— {_miss(mesh, 5.0, 's')}")
     per = {n: (runs[n]["wall"] / n, runs[n]["cpu"] / n, runs[n]["rss_mb"] / n) for n in SIZES}
     rows.append("| `run` per slice at 100 / 300 / 600 slices: wall, CPU (ms), RSS (MB) | "
                 + " / ".join(f"{per[n][0] * 1000:.0f}, {per[n][1] * 1000:.0f}" for n in SIZES) + " ms | "
