@@ -4,6 +4,7 @@ as their own segments; and the fast paths of statistics, meshes and decoding aga
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -191,3 +192,27 @@ def test_process_and_thread_decoding_agree(tmp_path, monkeypatch):
     a, b = sitk.GetArrayViewFromImage(threads), sitk.GetArrayViewFromImage(processes)
     assert a.dtype == b.dtype == np.int16
     assert np.array_equal(a, b)
+
+
+def test_process_decoding_reports_a_damaged_slice(tmp_path, monkeypatch, abdomen_dicom):
+    import shutil
+
+    from medseg.errors import DicomDecodeError
+    from medseg.io import load
+    from medseg.io.dicom import pixels
+
+    source = abdomen_dicom
+    folder = tmp_path / "abd"
+    folder.mkdir()
+    files = [Path(shutil.copy(p, folder)) for p in sorted(source.iterdir())[:6]]
+    data = files[3].read_bytes()
+    files[3].write_bytes(data[: int(len(data) * 0.6)])  # the JPEG 2000 stream cut mid-way
+    monkeypatch.setattr(pixels, "PROCESS_MIN_SLICES", 1)
+    used = []
+    real = pixels._decode_in_processes
+    monkeypatch.setattr(pixels, "_decode_in_processes", lambda *a, **k: used.append(1) or real(*a, **k))
+    with pytest.raises(DicomDecodeError, match=files[3].name):
+        load(folder)
+    image, meta = load(folder, skip_damaged=True)
+    assert used and image.GetSize()[2] == 6
+    assert meta["damaged"][0]["file"] == str(files[3])

@@ -18,6 +18,7 @@ import io
 import os
 import subprocess
 import sys
+import warnings
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
@@ -216,25 +217,22 @@ PROCESS_MIN_SLICES = 48
 
 
 def _use_processes(n_slices: int, workers: int) -> bool:
-    """Worker processes for large series outside Slicer: the JPEG 2000 and JPEG decoders hold the GIL.
+    """Worker processes for large series on Linux outside Slicer: the JPEG 2000 and JPEG decoders hold the GIL.
 
-    Inside Slicer ``sys.executable`` is the application, not a Python that can run workers.
+    Workers are forked (as the radiomics pool's are): fork needs no importable ``__main__``, which
+    a caller's script may not guard, and the children only read files and decode, touching no
+    lock another thread of the parent could hold. Elsewhere (spawn only, or Slicer, whose
+    ``sys.executable`` is the application) the thread pool decodes.
     """
-    return (workers > 1 and n_slices >= PROCESS_MIN_SLICES and "slicer" not in sys.modules
-            and os.environ.get("MEDSEG_DECODE_PROCESSES", "1") != "0")
+    return (workers > 1 and n_slices >= PROCESS_MIN_SLICES and sys.platform.startswith("linux")
+            and "slicer" not in sys.modules and os.environ.get("MEDSEG_DECODE_PROCESSES", "1") != "0")
 
 
 def _process_pool(workers: int):
     import multiprocessing as mp
-    import threading
     from concurrent.futures import ProcessPoolExecutor
 
-    # fork is instant, but is safe only with no other thread that might hold a lock.
-    if sys.platform.startswith("linux") and threading.active_count() == 1:
-        ctx = mp.get_context("fork")
-    else:
-        ctx = mp.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork"))
 
 
 def decode_series(slices: list[SliceHeader], is_ct: bool, progress: Progress | None = None,
@@ -307,7 +305,9 @@ def _decode_in_processes(out, slices, files, is_ct, workers, progress, cancel, d
     chunks = [light[i::n_chunks] for i in range(n_chunks)]
     left, done = [], 0
     with _process_pool(workers) as pool:
-        futures = [pool.submit(_decode_chunk, chunk, is_ct) for chunk in chunks]
+        with warnings.catch_warnings():  # the workers fork here; Python 3.12 notes fork with threads
+            warnings.simplefilter("ignore", DeprecationWarning)
+            futures = [pool.submit(_decode_chunk, chunk, is_ct) for chunk in chunks]
         try:
             for fut in futures:
                 check_cancel(cancel)
