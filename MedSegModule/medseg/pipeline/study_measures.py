@@ -28,7 +28,7 @@ RADIOMICS_S_PER_MVOXEL = 40.0
 #: Estimated seconds above which a segment's estimate is logged as a warning, not info.
 LONG_SEGMENT_S = 30.0
 #: Faces the report's surface picture draws in all (the STL files keep every face).
-DISPLAY_FACES = 60_000
+DISPLAY_FACES = 40_000
 
 
 class Timer:
