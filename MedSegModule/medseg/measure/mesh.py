@@ -69,6 +69,21 @@ class Surface:
                 "volume_ml": round(self.volume_ml, 4), "watertight": self.watertight, "space": self.space}
 
 
+@dataclass
+class DrawnSurface(Surface):
+    """A coarsened copy of ``full`` for drawing (:func:`coarsened`); area and volume are ``full``'s."""
+
+    full: Surface | None = None
+
+    @property
+    def area_mm2(self) -> float:
+        return self.full.area_mm2 if self.full is not None else super().area_mm2
+
+    @property
+    def volume_ml(self) -> float:
+        return self.full.volume_ml if self.full is not None else super().volume_ml
+
+
 # --- measures -----------------------------------------------------------------------------------
 
 def _face_cross(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -220,6 +235,9 @@ def decimate_clusters(vertices: np.ndarray, faces: np.ndarray, fraction: float,
 def coarsened(surfaces: Sequence["Surface"], max_faces: int) -> list["Surface"]:
     """Copies with about ``max_faces`` faces in all, for drawing: one vertex-clustering pass each.
 
+    Each copy is a :class:`DrawnSurface` whose area and volume are the full surface's, so a
+    legend drawn from it states the real measures.
+
     The cell size comes from the surface area (about two triangles per cell of surface), so no
     search is needed; the face count lands near, not exactly at, the target.
     """
@@ -234,7 +252,7 @@ def coarsened(surfaces: Sequence["Surface"], max_faces: int) -> list["Surface"]:
             continue
         cell = float(np.sqrt(2.0 * s.area_mm2 / share))
         v, f = _cluster(s.vertices, s.faces, cell)
-        out.append(Surface(s.name, s.label_value, s.color, v, f, vertex_normals(v, f), s.space))
+        out.append(DrawnSurface(s.name, s.label_value, s.color, v, f, vertex_normals(v, f), s.space, full=s))
     return out
 
 
@@ -308,5 +326,5 @@ def label_surfaces(labels: sitk.Image, names: Mapping[int, str] | Sequence[Label
     return surfaces
 
 
-__all__ = ["Surface", "label_surfaces", "coarsened", "taubin_smooth", "decimate_clusters", "vertex_normals",
+__all__ = ["Surface", "DrawnSurface", "label_surfaces", "coarsened", "taubin_smooth", "decimate_clusters", "vertex_normals",
            "surface_area", "signed_volume", "edge_report"]
