@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 
-from .unet import _floats, _need_torch, _say, _warn
+from .unet import _floats, _need_torch, _say, _warn, add_device_option
 
 
 def configure_train(p: argparse.ArgumentParser) -> None:
@@ -29,7 +29,7 @@ def configure_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-augment", action="store_true", help="no random axial rotations")
     p.add_argument("--val-fraction", type=float, default=0.25, help="share of patients for validation")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    add_device_option(p)
     p.add_argument("--amp", action="store_true", help="mixed precision (CUDA)")
     p.add_argument("--workers", type=int, default=0, help="data-loader worker processes")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint_last.pt")
@@ -68,7 +68,7 @@ def run_train(args: argparse.Namespace) -> int:
 def configure_classify(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="DICOM folder or file, or a volume file")
     p.add_argument("--model", required=True, help="a classifier folder (from `medseg classify-train`)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    add_device_option(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--series", metavar="UID", help="series to classify (default: the largest CT series)")
 
