@@ -12,7 +12,7 @@ import json
 import os
 
 from .options import add_input_options
-from .unet import _floats, _need_torch, _say, _warn, add_output, check_model, need_output
+from .unet import _floats, _need_torch, _say, _warn, add_device_option, add_output, check_model, need_output
 
 
 def configure_train(p: argparse.ArgumentParser) -> None:
@@ -30,7 +30,7 @@ def configure_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-augment", action="store_true", help="no random axial rotations")
     p.add_argument("--val-fraction", type=float, default=0.25, help="share of patients for validation")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    add_device_option(p)
     p.add_argument("--amp", action="store_true", help="mixed precision (CUDA)")
     p.add_argument("--workers", type=int, default=0, help="data-loader worker processes")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint_last.pt")
@@ -70,7 +70,7 @@ def run_train(args: argparse.Namespace) -> int:
 def configure_classify(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="DICOM folder or file, or a volume file")
     p.add_argument("--model", required=True, help="a classifier folder (from `medseg classify-train`)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    add_device_option(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     add_input_options(p, force="the classifier runs on any input and warns where it lies outside the range its "
                                "card gives")

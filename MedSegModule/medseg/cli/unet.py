@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 
 from ..errors import DependencyError, ParameterError
@@ -75,6 +76,25 @@ def _warn(lines: list[str]) -> None:
 
 
 # --- dataset ---------------------------------------------------------------------------------------
+
+
+#: What ``--device`` takes on every command that runs a network (``cuda:N`` picks one GPU).
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def device_name(text: str) -> str:
+    """An argparse type: one of :data:`DEVICE_CHOICES`, or ``cuda:N``."""
+    value = text.strip().lower()
+    if value in DEVICE_CHOICES or re.fullmatch(r"cuda:\d+", value):
+        return value
+    raise argparse.ArgumentTypeError(f"invalid device {text!r}: use {', '.join(DEVICE_CHOICES)} or cuda:N")
+
+
+def add_device_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", type=device_name, default="auto", metavar="{" + ",".join(DEVICE_CHOICES) + "}",
+                   help="where the network runs: auto (CUDA, else Apple MPS, else CPU), cpu, cuda[:N] or mps "
+                        "(default auto)")
+
 
 def configure_dataset(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", help="studies: DICOM folders/files, volume files, or phantom study folders")
@@ -170,7 +190,7 @@ def configure_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-batches", type=T.positive, help="cap on batches per epoch (default: none, every batch)")
     p.add_argument("--patience", type=T.non_negative, default=0, help="early stopping after N epochs without progress")
     p.add_argument("--seed", type=T.seed, default=0)
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    add_device_option(p)
     p.add_argument("--amp", action="store_true", help="mixed precision (CUDA)")
     p.add_argument("--workers", type=T.integer(0, 64), default=0, help="data-loader worker processes, 0..64")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint_last.pt")
@@ -235,7 +255,7 @@ def configure_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="DICOM folder or file, or a volume file")
     p.add_argument("--model", required=True, help="a model folder, or a shipped model's name (lungs, table-headrest)")
     p.add_argument("-o", "--output", required=True, help="labels (.seg.nrrd keeps names/colours, or .nrrd/.nii.gz)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    add_device_option(p)
     p.add_argument("--tta", action="store_true", help="average with the left-right flipped prediction")
     p.add_argument("--probabilities", metavar="P", help="uint8 0-255 probabilities: P.npy (memory-mapped) or a volume (default: not written)")
     p.add_argument("--batch-size", type=T.integer(1, 4096), default=8, help="slices per batch, 1..4096 (default 8)")

@@ -69,6 +69,21 @@ class Surface:
                 "volume_ml": round(self.volume_ml, 4), "watertight": self.watertight, "space": self.space}
 
 
+@dataclass
+class DrawnSurface(Surface):
+    """A coarsened copy of ``full`` for drawing (:func:`coarsened`); area and volume are ``full``'s."""
+
+    full: Surface | None = None
+
+    @property
+    def area_mm2(self) -> float:
+        return self.full.area_mm2 if self.full is not None else super().area_mm2
+
+    @property
+    def volume_ml(self) -> float:
+        return self.full.volume_ml if self.full is not None else super().volume_ml
+
+
 # --- measures -----------------------------------------------------------------------------------
 
 def _face_cross(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -131,8 +146,9 @@ def _adjacency(n_vertices: int, faces: np.ndarray) -> sparse.csr_matrix:
     j = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0], faces[:, 0], faces[:, 1], faces[:, 2]])
     adj = sparse.csr_matrix((np.ones(len(i)), (i, j)), shape=(n_vertices, n_vertices))
     adj.data[:] = 1.0  # duplicates summed by the constructor: make it a plain 0/1 adjacency
-    degree = np.asarray(adj.sum(axis=1)).ravel()
-    return sparse.diags(1.0 / np.where(degree > 0, degree, 1.0)) @ adj
+    degree = np.diff(adj.indptr).astype(np.float64)  # entries are all 1: the row length is the degree
+    adj.data /= np.repeat(np.where(degree > 0, degree, 1.0), np.diff(adj.indptr))  # rows scaled in place
+    return adj
 
 
 def taubin_smooth(vertices: np.ndarray, faces: np.ndarray, iterations: int = 10, lam: float = 0.5,
@@ -216,6 +232,30 @@ def decimate_clusters(vertices: np.ndarray, faces: np.ndarray, fraction: float,
     return best[1], best[2]
 
 
+def coarsened(surfaces: Sequence["Surface"], max_faces: int) -> list["Surface"]:
+    """Copies with about ``max_faces`` faces in all, for drawing: one vertex-clustering pass each.
+
+    Each copy is a :class:`DrawnSurface` whose area and volume are the full surface's, so a
+    legend drawn from it states the real measures.
+
+    The cell size comes from the surface area (about two triangles per cell of surface), so no
+    search is needed; the face count lands near, not exactly at, the target.
+    """
+    total = sum(len(s.faces) for s in surfaces)
+    if total <= max_faces:
+        return list(surfaces)
+    out = []
+    for s in surfaces:
+        share = max(1000, int(max_faces * len(s.faces) / total))
+        if len(s.faces) <= share:
+            out.append(s)
+            continue
+        cell = float(np.sqrt(2.0 * s.area_mm2 / share))
+        v, f = _cluster(s.vertices, s.faces, cell)
+        out.append(DrawnSurface(s.name, s.label_value, s.color, v, f, vertex_normals(v, f), s.space, full=s))
+    return out
+
+
 # --- extraction ---------------------------------------------------------------------------------
 
 def _index_to_physical(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
@@ -227,7 +267,8 @@ def _index_to_physical(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
 def label_surfaces(labels: sitk.Image, names: Mapping[int, str] | Sequence[Label] | None = None,
                    smooth_iterations: int = 0, decimate: float = 0.0, ras: bool = False,
                    values: Iterable[int] | None = None, progress: Progress | None = None,
-                   cancel: CancelEvent = None) -> list[Surface]:
+                   cancel: CancelEvent = None, boxes: Mapping[int, tuple[slice, slice, slice]] | None = None
+                   ) -> list[Surface]:
     """One closed, outward-oriented surface per non-zero label value (or per value in ``values``).
 
     ``names`` is ``{value: name}`` (as :func:`medseg.io.read_label_image` returns) or a list of
@@ -235,6 +276,8 @@ def label_surfaces(labels: sitk.Image, names: Mapping[int, str] | Sequence[Label
     a value without a name). ``decimate`` is the fraction
     of faces to remove (vertex clustering), ``smooth_iterations`` the number of Taubin steps.
     Vertices are physical mm: LPS, or RAS with ``ras=True``. Values with no voxel are skipped.
+    ``boxes`` ({value: (z, y, x) slices}, e.g. from the statistics' bounding boxes) together with
+    ``values`` spares the passes over the whole volume that find the labels and their boxes.
     """
     if labels.GetDimension() != 3 or labels.GetNumberOfComponentsPerPixel() != 1:
         raise ParameterError("label_surfaces needs a 3D scalar label image")
@@ -245,18 +288,24 @@ def label_surfaces(labels: sitk.Image, names: Mapping[int, str] | Sequence[Label
     from skimage.measure import marching_cubes
 
     arr = sitk.GetArrayViewFromImage(labels)
-    present = [int(v) for v in np.unique(arr) if v != 0]
-    wanted = present if values is None else [int(v) for v in values if int(v) in present]
+    if boxes is not None and values is not None:
+        wanted = [int(v) for v in values if int(v) in boxes]
+        objects = {v: boxes[v] for v in wanted}
+    else:
+        present = [int(v) for v in np.unique(arr) if v != 0]
+        wanted = present if values is None else [int(v) for v in values if int(v) in present]
+        found = ndimage.find_objects(np.asarray(arr), max_label=max(wanted, default=0))
+        objects = {v: found[v - 1] for v in wanted}
     info = {lab.value: (lab.name, lab.color) for lab in label_table(wanted, names)}
     matrix, offset = _index_to_physical(labels)
     flip = np.array([-1.0, -1.0, 1.0]) if ras else np.ones(3)
-    objects = ndimage.find_objects(np.asarray(arr), max_label=max(wanted, default=0))
     surfaces = []
     for n, value in enumerate(wanted):
         check_cancel(cancel)
         report(progress, n / max(1, len(wanted)), f"meshing {info[value][0]}")
-        box = objects[value - 1]
-        mask = np.pad(arr[box] == value, 1).astype(np.float32)
+        box = objects[value]
+        mask = np.zeros(tuple(b.stop - b.start + 2 for b in box), dtype=np.float32)
+        mask[1:-1, 1:-1, 1:-1] = arr[box] == value
         verts, faces, _, _ = marching_cubes(mask, level=0.5)
         start = np.array([s.start for s in box], dtype=np.float64) - 1.0  # (z, y, x) of the padded crop
         index_xyz = (verts + start)[:, ::-1]
@@ -277,5 +326,5 @@ def label_surfaces(labels: sitk.Image, names: Mapping[int, str] | Sequence[Label
     return surfaces
 
 
-__all__ = ["Surface", "label_surfaces", "taubin_smooth", "decimate_clusters", "vertex_normals",
+__all__ = ["Surface", "DrawnSurface", "label_surfaces", "coarsened", "taubin_smooth", "decimate_clusters", "vertex_normals",
            "surface_area", "signed_volume", "edge_report"]

@@ -21,9 +21,12 @@
 Segments named in ``names`` but absent from the map get a row with ``voxel_count`` 0 and empty
 intensity columns, as Slicer lists empty segments. Label 0 is background and never a segment.
 
-One pass over the label map: the labelled voxels are gathered once, sorted by (label, intensity)
-in one ``lexsort``, and every statistic is a ``reduceat`` over the contiguous groups; there is no
-loop over labels touching the whole volume.
+No loop over labels touches the whole volume. For integer intensities (CT in HU) one pass over
+the volume, in slabs, counts a histogram per label (``bincount`` of label x intensity); count,
+mean, standard deviation, extremes and the exact median all follow from the histograms, exactly.
+Float intensities are gathered once, grouped by label with one stable sort of the labels, and
+each label's run is reduced on its own (``np.partition`` for the median). Bounding boxes come
+from one ``scipy.ndimage.find_objects`` pass.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any, Mapping
 
 import numpy as np
 import SimpleITK as sitk
+from scipy import ndimage
 
 from ..errors import InputError
 from ..progress import CancelEvent, Progress, check_cancel, report
@@ -58,6 +62,73 @@ def _physical_box(image: sitk.Image, lo: tuple[int, int, int], hi: tuple[int, in
     return corners.min(axis=0), corners.max(axis=0)
 
 
+#: Most histogram bins (labels x intensity range) the integer path may use; beyond it, the sort path.
+_MAX_BINS = 1 << 24
+#: Voxels per slab of the histogram pass: bounds the temporary key array (int64, 8 bytes a voxel).
+_SLAB_VOXELS = 1 << 22
+
+
+def _histogram_fits(lab: np.ndarray, img: np.ndarray) -> bool:
+    if img.dtype.kind not in "iub" or lab.size == 0 or lab.dtype.kind == "b":
+        return False
+    if int(lab.min()) < 0 or int(lab.max()) >= 1 << 16:
+        return False
+    span = int(img.max()) - int(img.min()) + 1
+    return (int(lab.max()) + 1) * span <= _MAX_BINS
+
+
+def _by_histogram(lab: np.ndarray, img: np.ndarray, cancel) -> tuple:
+    """Per-label (values, counts, means, stds, mins, maxs, medians) from exact integer histograms."""
+    lo = int(img.min())
+    span = int(img.max()) - lo + 1
+    n_labels = int(lab.max()) + 1
+    hist = np.zeros(n_labels * span, dtype=np.int64)
+    rows_per_slab = max(1, _SLAB_VOXELS // max(1, lab[0].size))
+    for z in range(0, lab.shape[0], rows_per_slab):
+        check_cancel(cancel)
+        key = lab[z:z + rows_per_slab].astype(np.int64)
+        key *= span
+        key += img[z:z + rows_per_slab]
+        key -= lo
+        hist += np.bincount(key.ravel(), minlength=hist.size)
+    hist = hist.reshape(n_labels, span)[1:]  # label 0 is background
+    counts_all = hist.sum(axis=1)
+    present = np.flatnonzero(counts_all)
+    hist, counts = hist[present], counts_all[present]
+    levels = np.arange(lo, lo + span, dtype=np.float64)
+    means = (hist @ levels) / counts
+    stds = np.sqrt(np.einsum("ij,ij->i", hist, (levels[None, :] - means[:, None]) ** 2) / counts)
+    cum = np.cumsum(hist, axis=1)
+    first = np.argmax(hist > 0, axis=1)
+    last = span - 1 - np.argmax(hist[:, ::-1] > 0, axis=1)
+    rank_lo = np.array([np.searchsorted(c, (n - 1) // 2, side="right") for c, n in zip(cum, counts)])
+    rank_hi = np.array([np.searchsorted(c, n // 2, side="right") for c, n in zip(cum, counts)])
+    medians = (levels[rank_lo] + levels[rank_hi]) / 2.0
+    return (present + 1, counts, means, stds, levels[first], levels[last], medians)
+
+
+def _by_sorting(lab: np.ndarray, img: np.ndarray, cancel) -> tuple:
+    """The same tuple for float intensities: labelled voxels grouped by one stable sort of labels."""
+    flat = np.flatnonzero(lab.reshape(-1))
+    values = lab.reshape(-1)[flat]
+    order = np.argsort(values, kind="stable")
+    values = values[order]
+    intensity = img.reshape(-1)[flat[order]].astype(np.float64)
+    del flat, order
+    check_cancel(cancel)
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]]) if values.size else np.zeros(0, np.int64)
+    counts = np.diff(np.r_[starts, values.size])
+    stats = []
+    for start, count in zip(starts.tolist(), counts.tolist()):
+        run = intensity[start:start + count]
+        mean = run.mean()
+        half = np.partition(run, [(count - 1) // 2, count // 2])
+        stats.append((mean, np.sqrt(np.mean((run - mean) ** 2)), run.min(), run.max(),
+                      (half[(count - 1) // 2] + half[count // 2]) / 2.0))
+    cols = np.array(stats, dtype=np.float64).reshape(-1, 5).T
+    return (values[starts].astype(np.int64), counts, *cols)
+
+
 def segment_statistics(image: sitk.Image, labels: sitk.Image, names: Mapping[int, str] | None = None,
                        resample_labels: bool = False, progress: Progress | None = None,
                        cancel: CancelEvent = None) -> list[dict[str, Any]]:
@@ -81,50 +152,18 @@ def segment_statistics(image: sitk.Image, labels: sitk.Image, names: Mapping[int
     img = sitk.GetArrayViewFromImage(image)
     check_cancel(cancel)
 
-    # The labelled voxels, once: flat indices, labels and intensities.
-    flat = np.flatnonzero(lab.reshape(-1))
-    values = lab.reshape(-1)[flat]
-    intensity = img.reshape(-1)[flat].astype(np.float64)
-    report(progress, 0.3, "statistics: sorting labelled voxels")
-    check_cancel(cancel)
-
-    # Sort by label, then intensity: each label is one contiguous run, sorted by intensity.
-    order = np.lexsort((intensity, values))
-    values = values[order]
-    intensity = intensity[order]
-    flat = flat[order]
-    del order
-    check_cancel(cancel)
-    report(progress, 0.6, "statistics: reducing per segment")
-
-    if values.size:
-        starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
-    else:
-        starts = np.zeros(0, dtype=np.int64)
-    counts = np.diff(np.r_[starts, values.size])
-    seg_values = values[starts].astype(np.int64)
-    sums = np.add.reduceat(intensity, starts) if starts.size else np.zeros(0)
-    means = sums / np.maximum(counts, 1)
-    deviations = intensity - np.repeat(means, counts)
-    stds = np.sqrt(np.add.reduceat(deviations * deviations, starts) / np.maximum(counts, 1)) if starts.size else np.zeros(0)
-    del deviations
-    mins = intensity[starts] if starts.size else np.zeros(0)
-    maxs = intensity[starts + counts - 1] if starts.size else np.zeros(0)
-    lower = starts + (counts - 1) // 2
-    upper = starts + counts // 2
-    medians = (intensity[lower] + intensity[upper]) / 2.0 if starts.size else np.zeros(0)
-
-    # Bounding boxes from the voxels' (z, y, x) indices, reduced over the same runs.
-    zyx = np.unravel_index(flat, lab.shape)
-    box_min = [np.minimum.reduceat(a, starts) if starts.size else a[:0] for a in zyx]
-    box_max = [np.maximum.reduceat(a, starts) if starts.size else a[:0] for a in zyx]
+    reduced = _by_histogram(lab, img, cancel) if _histogram_fits(lab, img) else _by_sorting(lab, img, cancel)
+    report(progress, 0.6, "statistics: bounding boxes")
+    seg_values, counts, means, stds, mins, maxs, medians = reduced
+    boxes = ndimage.find_objects(np.asarray(lab), max_label=int(seg_values.max(initial=0)))
     check_cancel(cancel)
 
     voxel_mm3 = float(np.prod(image.GetSpacing()))
     rows: dict[int, dict[str, Any]] = {}
     for n, value in enumerate(seg_values.tolist()):
-        lo = (int(box_min[2][n]), int(box_min[1][n]), int(box_min[0][n]))    # (x, y, z)
-        hi = (int(box_max[2][n]), int(box_max[1][n]), int(box_max[0][n]))
+        box = boxes[value - 1]
+        lo = (box[2].start, box[1].start, box[0].start)    # (x, y, z)
+        hi = (box[2].stop - 1, box[1].stop - 1, box[0].stop - 1)
         pmin, pmax = _physical_box(image, lo, hi)
         count = int(counts[n])
         row: dict[str, Any] = {

@@ -18,6 +18,7 @@ import io
 import os
 import subprocess
 import sys
+import warnings
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
@@ -101,14 +102,17 @@ def _stored_values(ds: pydicom.Dataset) -> np.ndarray:
     arr = _decode(ds)
     bits_stored = int(ds.get("BitsStored", arr.dtype.itemsize * 8))
     bits_alloc = int(ds.get("BitsAllocated", arr.dtype.itemsize * 8))
+    # 8- and 16-bit values (nearly all CT) fit int32 with any integral rescale a scanner writes;
+    # half the memory traffic of int64 on every later step.
+    wide = np.int32 if arr.dtype.kind in "iu" and arr.dtype.itemsize <= 2 else np.int64
     if bits_stored < bits_alloc and arr.dtype.kind in "iu":
         mask = (1 << bits_stored) - 1
-        raw = arr.astype(np.int64) & mask
+        raw = arr.astype(wide) & mask
         if int(ds.get("PixelRepresentation", 0)) == 1:
             sign = 1 << (bits_stored - 1)
             raw = (raw ^ sign) - sign
         return raw
-    return arr.astype(np.int64) if arr.dtype.kind in "iu" else arr.astype(np.float64)
+    return arr.astype(wide) if arr.dtype.kind in "iu" else arr.astype(np.float64)
 
 
 def _padding_mask(ds: pydicom.Dataset, raw: np.ndarray) -> np.ndarray | None:
@@ -138,10 +142,12 @@ def _decode_error(header: SliceHeader, exc: Exception) -> DicomDecodeError:
 
 
 def decode_file(headers: list[SliceHeader], is_ct: bool) -> list[np.ndarray]:
-    """Decode one file once and return each asked slice (frame) as float64 values (y, x).
+    """Decode one file once and return each asked slice (frame) as values (y, x).
 
-    The slice's own rescale (``header.rescale``) is applied; for CT, padding and out-of-field
-    voxels (below ``OUT_OF_FIELD_HU`` after rescale, such as −2048) become :data:`AIR_HU`.
+    The slice's own rescale (``header.rescale``) is applied: an integral slope and intercept give
+    exact integer values (int32, or int64 for a huge rescale), any other float64. For CT, padding
+    and out-of-field voxels (below ``OUT_OF_FIELD_HU`` after rescale, such as −2048) become
+    :data:`AIR_HU`.
     Raises :class:`DicomDecodeError` naming the file when it is truncated or cannot be decoded.
     """
     first = headers[0]
@@ -159,7 +165,12 @@ def decode_file(headers: list[SliceHeader], is_ct: bool) -> list[np.ndarray]:
     for h in headers:
         frame = raw[h.frame or 0]
         slope, intercept = h.rescale
-        values = frame * slope + intercept
+        if _integral(h.rescale) and frame.dtype.kind in "iu":
+            big = max(abs(int(slope)), 1) * 65536 + abs(int(intercept)) >= 1 << 31
+            frame = frame.astype(np.int64) if big and frame.dtype != np.int64 else frame
+            values = frame * int(slope) + int(intercept) if (slope, intercept) != (1, 0) else frame.copy()
+        else:
+            values = frame * slope + intercept
         if is_ct:
             pad = _padding_mask(ds, frame)
             if pad is not None:
@@ -169,48 +180,148 @@ def decode_file(headers: list[SliceHeader], is_ct: bool) -> list[np.ndarray]:
     return out
 
 
+def _integral(rescale: tuple[float, float]) -> bool:
+    return all(float(v).is_integer() for v in rescale)
+
+
+def _fits_int16(values: np.ndarray) -> bool:
+    return values.dtype.kind in "iu" and (not values.size or (values.min() >= -32768 and values.max() <= 32767))
+
+
+def _decode_into(out: np.ndarray, idx: list[int], headers: list[SliceHeader], is_ct: bool) -> list:
+    """Decode one file and copy its slices into ``out`` (one copy); return the slices that did not fit."""
+    left = []
+    for k, values in zip(idx, decode_file(headers, is_ct)):
+        if out.dtype == np.int16 and not _fits_int16(values):
+            left.append((k, values))
+        else:
+            out[k] = values
+    return left
+
+
+def _decode_chunk(files: list[tuple[list[int], list[SliceHeader]]], is_ct: bool) -> list:
+    """In a worker process: [(slice indices, int16 stack or float64 stack or the error)] per file."""
+    done = []
+    for idx, headers in files:
+        try:
+            values = np.stack(decode_file(headers, is_ct))
+        except DicomDecodeError as exc:
+            done.append((idx, exc))
+            continue
+        done.append((idx, values.astype(np.int16) if _fits_int16(values) else values))
+    return done
+
+
+#: Fewest slices for which decoding in worker processes pays for starting them.
+PROCESS_MIN_SLICES = 48
+
+
+def _use_processes(n_slices: int, workers: int) -> bool:
+    """Worker processes for large series on Linux outside Slicer: the JPEG 2000 and JPEG decoders hold the GIL.
+
+    Workers are forked (as the radiomics pool's are): fork needs no importable ``__main__``, which
+    a caller's script may not guard, and the children only read files and decode, touching no
+    lock another thread of the parent could hold. Elsewhere (spawn only, or Slicer, whose
+    ``sys.executable`` is the application) the thread pool decodes.
+    """
+    return (workers > 1 and n_slices >= PROCESS_MIN_SLICES and sys.platform.startswith("linux")
+            and "slicer" not in sys.modules and os.environ.get("MEDSEG_DECODE_PROCESSES", "1") != "0")
+
+
+def _process_pool(workers: int):
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork"))
+
+
 def decode_series(slices: list[SliceHeader], is_ct: bool, progress: Progress | None = None,
                   cancel: CancelEvent = None, workers: int | None = None,
                   damaged: list | None = None) -> tuple[np.ndarray, dict]:
-    """Decode sorted slices into one (z, y, x) array, one file per task in a thread pool.
+    """Decode sorted slices into one preallocated (z, y, x) array.
 
     The dtype is int16 when every slice's rescale is integral and the values fit, else float32.
+    Large series are decoded in worker processes (one per core: the compressed-data decoders
+    hold the GIL, so threads would take turns), smaller ones and any inside Slicer in a thread
+    pool; each decoded slice is copied once into the output.
     Returns (array, facts) where facts records the rescale values seen. A file that cannot be
     decoded raises :class:`DicomDecodeError`, unless ``damaged`` is a list: then
     ``(slice index, error)`` is appended for each of its slices, which are left at 0.
     """
     shape = (len(slices), slices[0].rows, slices[0].columns)
-    check_allocation("the decoded DICOM volume", shape, np.float32)
-    out = np.empty(shape, dtype=np.float32)
+    rescales = {s.rescale for s in slices}
+    dtype = np.int16 if all(_integral(r) for r in rescales) else np.float32
+    check_allocation("the decoded DICOM volume", shape, dtype)
+    out = np.empty(shape, dtype=dtype)
     by_file: dict = defaultdict(list)
     for k, s in enumerate(slices):
         by_file[s.path].append(k)
-    rescales = {s.rescale for s in slices}
-    workers = workers or min(8, (os.cpu_count() or 2) * 2)
-    done = 0
+    files = list(by_file.values())
+    cores = os.cpu_count() or 2
+    if _use_processes(len(slices), workers or cores):
+        left = _decode_in_processes(out, slices, files, is_ct, workers or cores, progress, cancel, damaged)
+    else:
+        left = _decode_in_threads(out, slices, files, is_ct, workers or min(8, cores * 2), progress, cancel, damaged)
+    if left:  # a slice beyond int16 (a rare rescale): the whole volume becomes float32
+        out = out.astype(np.float32)
+        for k, values in left:
+            out[k] = values
+    facts = {"rescale": sorted(rescales), "per_slice_rescale": len(rescales) > 1}
+    return out, facts
+
+
+def _damaged(out, idx, exc, damaged) -> None:
+    if damaged is None:
+        raise exc
+    damaged.extend((k, exc) for k in idx)
+    out[idx] = 0
+
+
+def _decode_in_threads(out, slices, files, is_ct, workers, progress, cancel, damaged) -> list:
+    left, done = [], 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [(idx, pool.submit(decode_file, [slices[k] for k in idx], is_ct)) for idx in by_file.values()]
+        futures = [(idx, pool.submit(_decode_into, out, idx, [slices[k] for k in idx], is_ct)) for idx in files]
         try:
             for idx, fut in futures:
                 check_cancel(cancel)
                 try:
-                    decoded = fut.result()
+                    left += fut.result()
                 except DicomDecodeError as exc:
-                    if damaged is None:
-                        raise
-                    damaged.extend((k, exc) for k in idx)
-                    out[idx] = 0
-                    decoded = []
-                for k, values in zip(idx, decoded):
-                    out[k] = values
+                    _damaged(out, idx, exc, damaged)
                 done += len(idx)
                 report(progress, done / len(slices), "decoding slices")
         except BaseException:
             for _, fut in futures:
                 fut.cancel()
             raise
-    integral = all(float(s).is_integer() and float(i).is_integer() for s, i in rescales)
-    if integral and out.size and out.min() >= -32768 and out.max() <= 32767:
-        out = out.astype(np.int16)
-    facts = {"rescale": sorted(rescales), "per_slice_rescale": len(rescales) > 1}
-    return out, facts
+    return left
+
+
+def _decode_in_processes(out, slices, files, is_ct, workers, progress, cancel, damaged) -> list:
+    from dataclasses import replace
+
+    light = [(idx, [replace(slices[k], dataset=None) for k in idx]) for idx in files]
+    n_chunks = min(len(light), workers * 6)  # several per worker: progress and cancel between them
+    chunks = [light[i::n_chunks] for i in range(n_chunks)]
+    left, done = [], 0
+    with _process_pool(workers) as pool:
+        with warnings.catch_warnings():  # the workers fork here; Python 3.12 notes fork with threads
+            warnings.simplefilter("ignore", DeprecationWarning)
+            futures = [pool.submit(_decode_chunk, chunk, is_ct) for chunk in chunks]
+        try:
+            for fut in futures:
+                check_cancel(cancel)
+                for idx, result in fut.result():
+                    if isinstance(result, DicomDecodeError):
+                        _damaged(out, idx, result, damaged)
+                    elif out.dtype == np.int16 and result.dtype != np.int16:
+                        left += list(zip(idx, result))
+                    else:
+                        out[idx] = result
+                    done += len(idx)
+                report(progress, done / len(slices), "decoding slices")
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+    return left
