@@ -42,14 +42,14 @@ def test_radiomics_only_for_sensible_segments(chest, tmp_path):
     assert result.radiomics_segments == segments
 
 
-def test_radiomics_labels_adds_a_skipped_segment(chest, tmp_path):
+def test_radiomics_labels_chooses_the_segments_a_skipped_one_too(chest, tmp_path):
     pytest.importorskip("radiomics")
     from medseg.pipeline.study import run_study
 
     result = run_study(chest["dicom"], tmp_path / "out", radiomics_preset="ct-baseline", radiomics_labels=["bone"],
                        meshes=False, dicom_seg=False)
     segments = [r["segment"] for r in result.radiomics_rows]
-    assert "bone" in segments and "body" not in segments
+    assert segments == ["bone"]
 
 
 def test_values_chosen_for_radiomics():
@@ -59,7 +59,7 @@ def test_values_chosen_for_radiomics():
             for v, n, c in ((1, "body", 10), (2, "table-headrest", 5), (3, "lung-right", 7), (4, "lung-left", 0),
                             (6, "bone", 9), (9, "tumour", 3))]
     assert radiomics_values(rows, None) == [3, 9]  # empty lung-left left out too
-    assert radiomics_values(rows, ["Bone", 2]) == [2, 3, 6, 9]
+    assert radiomics_values(rows, ["Bone", 2]) == [2, 6]  # named: exactly those, skipped ones too
 
 
 def test_model_adds_its_segments(chest, tmp_path):
@@ -83,6 +83,14 @@ def test_model_adds_its_segments(chest, tmp_path):
     model_right = int(rows["lungs:lung-right"]["voxel_count"])
     assert abs(model_right - truth) < 0.15 * truth  # the model finds the phantom's right lung
     assert "model lungs" in result.seconds
+    from report_page import ReportPage
+
+    page = ReportPage.read(tmp_path / "out" / "report.html")
+    assert "Models" in page.headings and "lungs" in page.headings
+    (table,) = [t for t in page.tables if any(row and row[0] == "lungs:lung-right" for row in t)]
+    assert table[0][:3] == ["segment", "voxels", "volume (ml)"]
+    assert [row[0] for row in table[1:]] == ["lungs:lung-right", "lungs:lung-left"]
+    assert int(table[1][1].replace(",", "")) == model_right
 
 
 def test_unknown_model_fails_before_any_work(chest, tmp_path):

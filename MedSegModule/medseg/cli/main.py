@@ -169,8 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "ct-baseline) or a parameter file; put it after the inputs or write --radiomics=PRESET "
                         "(default: off)")
     p.add_argument("--radiomics-labels", metavar="NAMES",
-                   help="comma-separated segment names for --radiomics (default: every segment but body and "
-                        "table-headrest)")
+                   help="comma-separated segment names or values for --radiomics, exactly those (default: every "
+                        "segment present but body, table-headrest and bone)")
     p.add_argument("--params", dest="radiomics", metavar="P.yaml", help=argparse.SUPPRESS)  # the older spelling
     p.add_argument("--no-radiomics", dest="radiomics", action="store_const", const=None, help=argparse.SUPPRESS)
     p.add_argument("--jobs", type=T.non_negative, default=1, metavar="N", help="worker processes (0 = one per CPU)")

@@ -61,8 +61,9 @@ def _wanted(item, value: int, name: str) -> bool:
 
 
 def radiomics_values(stats_rows: Sequence[dict], requested: Iterable[int | str] | None) -> list[int]:
-    """Label values of the auto-label map that get radiomics: present ones, less body, table and bone
-    unless ``requested`` (values or names) names them; ``requested`` never removes a sensible one."""
+    """Label values that get radiomics, of those present: with ``requested`` (values or names) exactly
+    the ones it names (the user chooses, body and bone included when named); without it every one but
+    body, table-headrest and bone, whose shape and texture features cost minutes and mean little."""
     requested = list(requested or [])
     skipped = {lab.value for lab in RADIOMICS_SKIPPED}
     out = []
@@ -70,7 +71,7 @@ def radiomics_values(stats_rows: Sequence[dict], requested: Iterable[int | str] 
         value, name = int(row["label_value"]), str(row["segment"])
         if not row["voxel_count"]:
             continue
-        if value not in skipped or any(_wanted(item, value, name) for item in requested):
+        if any(_wanted(item, value, name) for item in requested) if requested else value not in skipped:
             out.append(value)
     return out
 
@@ -115,7 +116,8 @@ def radiomics(result, image, labels, names: Mapping[int, str], predicted: Sequen
     if values:
         work.append((labels, names, values))
     for entry, (labelmap, model_names) in zip(result.models, predicted):
-        model_values = [int(r["label_value"]) for r in entry["stats_rows"] if r["voxel_count"]]
+        model_values = [int(r["label_value"]) for r in entry["stats_rows"] if r["voxel_count"] and (
+            not requested or any(_wanted(item, int(r["label_value"]), str(r["segment"])) for item in requested))]
         if model_values:
             work.append((labelmap, model_names, model_values))
     rows_by_name = {str(r["segment"]): int(r["voxel_count"] or 0)

@@ -189,6 +189,32 @@ def _segments_section(result) -> str:
                "patient's left (anterior on the image's left)." + _oblique_note(result) + "</p>" + planes if planes else ""))
 
 
+def _models_section(result) -> str:
+    """One part per U-Net model run inside ``run`` (``run --model``): what ran where, its warnings and segments."""
+    models = getattr(result, "models", None) or []
+    if not models:
+        return ""
+    parts = ["<h2>Models</h2><p class='muted'>U-Net models run on this study (<code>--model</code>); their "
+             "segments are in their own <code>model-&lt;name&gt;.seg.nrrd</code>, beside the auto-labels.</p>"]
+    for m in models:
+        parts.append(f"<h3>{_esc(m['name'])}</h3><p class='muted'>status in its card: {_esc(m.get('status'))}; "
+                     f"device {_esc(m.get('device'))}; {_num(m.get('slices'), 0)} slices in {_num(m.get('seconds'), 1)} s "
+                     f"({_num(m.get('slices_per_s'), 1)} slices/s); {_esc(Path(str(m.get('seg_nrrd'))).name)}</p>")
+        parts += [f"<div class='warn'>{_esc(w)}</div>" for w in m.get("warnings", [])]
+        rows = [(_esc(r["segment"]), _num(r["voxel_count"], 0), _num(r["volume_ml"], 2), _num(r["mean"]), _num(r["std"]))
+                for r in m.get("stats_rows", [])]
+        if rows:
+            parts.append(_table(("segment", "voxels", "volume (ml)", "mean HU", "std HU"), rows,
+                                (False, True, True, True, True)))
+        lesions = m.get("lesions") or []
+        if lesions:
+            parts.append(_table(("lesion", "voxels", "volume (ml)", "largest diameter (mm)", "centre (LPS mm)"),
+                                [(_esc(x.get("lesion")), _num(x.get("voxels"), 0), _num(x.get("volume_ml"), 2),
+                                  _num(x.get("diameter_mm"), 1), _esc(x.get("centre_lps_mm"))) for x in lesions],
+                                (False, True, True, True, False)))
+    return "".join(parts)
+
+
 RADIOMICS_COLUMNS = (("original_shape_VoxelVolume", "volume (mm³)", 0), ("original_shape_Sphericity", "sphericity", 3),
                      ("original_firstorder_Mean", "mean HU", 1), ("original_firstorder_Entropy", "entropy", 3),
                      ("original_glcm_Contrast", "GLCM contrast", 3))
@@ -279,7 +305,7 @@ def write_report(result, path: str | os.PathLike, inputs: Iterable[str | os.Path
     body = "".join((
         f"<h1>MedSeg report</h1><p class='muted'>medseg {__version__}, {stamp}. No patient names or IDs from the headers are shown (the input path is, under Parameters).</p>",
         _input_section(result), _grid_section(result), _hu_section(result), _slices_section(result),
-        _segments_section(result), _radiomics_section(result), _mesh_section(result), _parameters_section(result),
+        _segments_section(result), _models_section(result), _radiomics_section(result), _mesh_section(result), _parameters_section(result),
         _software_section(), _outputs_section(result),
     ))
     page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>MedSeg report</title>"
