@@ -149,3 +149,15 @@ def region_summary(fractions: dict[str, float]) -> str:
     """"chest 80 %, abdomen-pelvis 20 %" (regions present, largest first)."""
     parts = sorted(((v, k) for k, v in fractions.items() if v > 0), reverse=True)
     return ", ".join(f"{k} {100 * v:.0f} %" for v, k in parts) or "no body found"
+
+
+def check_image(image, labels, card: dict, cancel=None) -> AnatomyCheck | None:
+    """:func:`check_anatomy` on SimpleITK images (HU ``image``, ``labels`` on its grid, any orientation):
+    both are put in LPS order first, so the sides are the patient's whatever the stored column order."""
+    import SimpleITK as sitk
+
+    from ..preprocess import Reoriented
+
+    oriented = Reoriented.of(image)
+    lab = sitk.GetArrayFromImage(Reoriented.of(labels).image)  # a copy: the oriented image is a temporary
+    return check_anatomy(sitk.GetArrayViewFromImage(oriented.image), oriented.spacing, lab, card, cancel=cancel)
