@@ -30,7 +30,7 @@ MANIFEST = REPO / "scripts" / "data" / "real_ct_manifest.json"
 SERIES = ("ct-abdomen-20", "ct-chest-2", "ct-chest-141", "ct-pelvis-chest-134", "ct-head-tilt-28", "ct-head-93")
 #: Validation of the shipped model picks its best epoch; it is in-sample (these series are trained on
 #: too) and kept small, since every epoch scores it. The out-of-sample figures are the LOSO table.
-VAL_SERIES = ("ct-chest-2", "ct-abdomen-20", "ct-pelvis-chest-134")
+VAL_SERIES = ("ct-chest-2", "ct-abdomen-20")
 #: ct-chest-2: right and left lung voxels a published DL lung model gives (lungmask's test data).
 CHEST2_RIGHT, CHEST2_LEFT = 64752, 36536
 
@@ -43,14 +43,14 @@ AUGMENT = {"shift": 0.08, "rotate_deg": 15.0, "zoom": 0.15, "flip_lr": 0.5, "gai
 
 #: Training recipe per shipped model; ``fold_*`` are the shorter leave-one-series-out runs.
 RECIPES = {
-    "lungs": {"phantoms": 8, "seed": 1000, "epochs": 24, "max_batches": 36, "batch_size": 8, "lr": 3e-3,
-              "dice_epochs": 6, "neg_fraction": 0.4, "fold_epochs": 5, "fold_max_batches": 30,
+    "lungs": {"phantoms": 8, "seed": 1000, "epochs": 14, "max_batches": 30, "batch_size": 8, "lr": 3e-3,
+              "dice_epochs": 6, "neg_fraction": 0.4, "fold_epochs": 4, "fold_max_batches": 25,
               "body_region": ["chest"],
               "description": "Right and left lung (2D U-Net, cpu-small) trained on six real CT series "
                              "(reviewed classical labels; abdomen, pelvis and head slices as negatives) "
                              "and a few synthetic chest phantoms"},
-    "table-headrest": {"phantoms": 8, "seed": 2000, "epochs": 24, "max_batches": 36, "batch_size": 8, "lr": 3e-3,
-                       "dice_epochs": 6, "neg_fraction": 0.25, "fold_epochs": 5, "fold_max_batches": 30,
+    "table-headrest": {"phantoms": 8, "seed": 2000, "epochs": 14, "max_batches": 30, "batch_size": 8, "lr": 3e-3,
+                       "dice_epochs": 6, "neg_fraction": 0.25, "fold_epochs": 4, "fold_max_batches": 25,
                        "body_region": ["head", "chest", "abdomen-pelvis"],
                        "description": "CT table, couch, head holder and other removed objects (2D U-Net, "
                                       "cpu-small) trained on six real CT series (reviewed classical labels "
@@ -179,7 +179,7 @@ def acceptance(model) -> dict:
                             "bar": "< 100", "guard_fired": bool(pred.anatomy and pred.anatomy.fired)}
     out["ct-abdomen-20"]["passes"] = out["ct-abdomen-20"]["lung_voxels"] < 100
     loaded = convert(DATA / "ct-chest-2" / "dicom")
-    lab = sitk.GetArrayViewFromImage(predict(loaded.image, model, loaded.meta, device="cpu").labels)
+    lab = sitk.GetArrayFromImage(predict(loaded.image, model, loaded.meta, device="cpu").labels)
     right, left = int(np.count_nonzero(lab == 1)), int(np.count_nonzero(lab == 2))
     dr, dl = 100.0 * (right - CHEST2_RIGHT) / CHEST2_RIGHT, 100.0 * (left - CHEST2_LEFT) / CHEST2_LEFT
     out["ct-chest-2"] = {"right_voxels": right, "left_voxels": left, "reference_right": CHEST2_RIGHT,
