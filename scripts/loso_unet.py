@@ -8,7 +8,8 @@ short training run (the recipe's ``fold_epochs`` x ``fold_max_batches``, shorter
 shipped model's, said in the table), then the fold model on the held-out series at full size
 against its reviewed labels: Dice per class, HD95 (mm) and lung/table volume error, or the
 false-positive volume on series without the structure. Rows go to ``<work>/<name>/loso.json``
-as they finish, so an interrupted run keeps its folds; a rerun skips finished ones.
+as they finish, so an interrupted run keeps its folds; a rerun skips finished ones, and runs on
+disjoint ``--series`` (in parallel) fill one table.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def fold_folder(data: Path, series: str, out: Path) -> Path:
     return out
 
 
+def _rows(path: Path) -> dict:
+    return {r["series"]: r for r in (json.loads(path.read_text())["rows"] if path.is_file() else [])}
+
+
 def summarise(name: str, rows: list[dict]) -> dict:
     scored = [r["dice"] for r in rows if r.get("dice") is not None]
     r = tdm.RECIPES[name]
@@ -68,7 +73,7 @@ def run(name: str, work: Path, series: list[str], threads: int | None) -> dict:
     data = tdm.build(name, work)
     labels = tdm.real_labels(work)
     path = work / name / "loso.json"
-    done = {r["series"]: r for r in (json.loads(path.read_text())["rows"] if path.is_file() else [])}
+    done = _rows(path)
     for s in series:
         if s in done:
             continue
@@ -82,9 +87,11 @@ def run(name: str, work: Path, series: list[str], threads: int | None) -> dict:
                **tdm.score(name, model, s, labels[s])}
         row.pop("warnings", None)
         done[s] = row
+        done.update({**_rows(path), s: row})  # folds of another run on other series land in the same table
         rows = [done[x] for x in tdm.SERIES if x in done]
         path.write_text(json.dumps(summarise(name, rows), indent=2))
         print(json.dumps(row), flush=True)
+    done.update({k: v for k, v in _rows(path).items() if k not in done})
     rows = [done[x] for x in tdm.SERIES if x in done]
     table = summarise(name, rows)
     path.write_text(json.dumps(table, indent=2))
