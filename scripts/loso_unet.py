@@ -66,6 +66,7 @@ def summarise(name: str, rows: list[dict]) -> dict:
 def run(name: str, work: Path, series: list[str], threads: int | None) -> dict:
     import torch
 
+    from medseg.unet.card import update_card
     from medseg.unet.train import train
 
     if threads:
@@ -83,6 +84,8 @@ def run(name: str, work: Path, series: list[str], threads: int | None) -> dict:
             shutil.rmtree(model)
         t0 = time.perf_counter()
         result = train(fold_folder(data, s, fold / "data"), model, tdm.config(name, fold=True))
+        if tdm.RECIPES[name].get("postprocess"):  # scored as the shipped model is used
+            update_card(model, postprocess=tdm.RECIPES[name]["postprocess"])
         row = {"series": s, "train_seconds": round(time.perf_counter() - t0, 1), "epochs": result["epochs"],
                **tdm.score(name, model, s, labels[s])}
         row.pop("warnings", None)
@@ -94,6 +97,29 @@ def run(name: str, work: Path, series: list[str], threads: int | None) -> dict:
     done.update({k: v for k, v in _rows(path).items() if k not in done})
     rows = [done[x] for x in tdm.SERIES if x in done]
     table = summarise(name, rows)
+    path.write_text(json.dumps(table, indent=2))
+    return table
+
+
+def rescore(name: str, work: Path, series: list[str], threads: int | None = None) -> dict:
+    """Score existing fold models again (after a change of the recipe's post-processing)."""
+    from medseg.unet.card import update_card
+
+    path = work / name / "loso.json"
+    done = _rows(path)
+    labels = tdm.real_labels(work)
+    for s in series:
+        model = work / name / "loso" / s / "model"
+        if s not in done or not (model / "model.json").is_file():
+            continue
+        if tdm.RECIPES[name].get("postprocess"):
+            update_card(model, postprocess=tdm.RECIPES[name]["postprocess"])
+        keep = {k: done[s][k] for k in ("series", "train_seconds", "epochs")}
+        row = {**keep, **tdm.score(name, model, s, labels[s])}
+        row.pop("warnings", None)
+        done[s] = row
+        print(json.dumps(row), flush=True)
+    table = summarise(name, [done[x] for x in tdm.SERIES if x in done])
     path.write_text(json.dumps(table, indent=2))
     return table
 
@@ -122,11 +148,13 @@ def main(argv=None) -> int:
     p.add_argument("--series", nargs="*", default=list(tdm.SERIES))
     p.add_argument("--threads", type=int)
     p.add_argument("--markdown", action="store_true", help="print the finished table as Markdown and stop")
+    p.add_argument("--rescore", action="store_true",
+                   help="score the trained fold models again with the recipe's post-processing (no training)")
     args = p.parse_args(argv)
     if args.markdown:
         print(markdown(json.loads((Path(args.work) / args.name / "loso.json").read_text())))
         return 0
-    table = run(args.name, Path(args.work), args.series, args.threads)
+    table = (rescore if args.rescore else run)(args.name, Path(args.work), args.series, args.threads)
     print(markdown(table))
     return 0
 

@@ -46,6 +46,10 @@ RECIPES = {
     "lungs": {"phantoms": 8, "seed": 1000, "epochs": 14, "max_batches": 30, "batch_size": 8, "lr": 3e-3,
               "dice_epochs": 6, "neg_fraction": 0.4, "fold_epochs": 4, "fold_max_batches": 25,
               "body_region": ["chest"],
+              # Vessels enclosed by lung are lung (as in the classical mask and lungmask's own
+              # post-processing); no lung outside the body or in specks under 1 mL.
+              "postprocess": {"fill_holes": True, "largest_component": False, "inside_body": True,
+                              "min_component_ml": 1.0},
               "description": "Right and left lung (2D U-Net, cpu-small) trained on six real CT series "
                              "(reviewed classical labels; abdomen, pelvis and head slices as negatives) "
                              "and a few synthetic chest phantoms"},
@@ -267,9 +271,8 @@ def train_default(name: str, work: Path, install: bool = False, threads: int | N
     training = {**card["training"], "composition": info["composition"],
                 "data_seconds": round(t_data, 1), "train_wall_seconds": round(t_train, 1),
                 "command": f"scripts/train_default_models.sh {name}", "threads": torch.get_num_threads()}
-    if name == "lungs":
-        # Vessels enclosed by lung are lung (as in the classical mask and lungmask's own post-processing).
-        update_card(out, postprocess={"fill_holes": True, "largest_component": False})
+    if RECIPES[name].get("postprocess"):
+        update_card(out, postprocess=RECIPES[name]["postprocess"])
     card = finish_card(name, out, work, {"training": training})
     if install:
         dest = SHIPPED / name

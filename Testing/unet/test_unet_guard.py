@@ -105,3 +105,19 @@ def test_range_check_names_the_body_region():
                                                                                          "abdomen-pelvis": 0.0}))
     notes = range_warnings(card, image, {}, None, {"chest": 0.0, "head": 0.0, "abdomen-pelvis": 1.0})
     assert any("body region abdomen-pelvis 100 %" in w and "is for chest" in w for w in notes)
+
+
+def test_anatomical_postprocess_drops_specks_and_labels_outside_the_body():
+    from medseg.preprocess import lps_array
+    from medseg.unet.predict import anatomical_postprocess
+
+    image, labels = _chest()
+    hu, spacing, _ = lps_array(image)
+    lab = lps_array(labels)[0].copy()
+    lab[:, :4, :30] = 1           # outside the body (air in front of the chest)
+    lab[2, 64, 64] = 2            # one voxel: a speck of 0.05 mL inside the body
+    out = anatomical_postprocess(lab, hu, spacing, inside_body=True, min_component_ml=1.0)
+    assert not out[:, :4, :30].any() and out[2, 64, 64] == 0
+    truth = lps_array(labels)[0]
+    assert np.count_nonzero(out == 1) >= 0.99 * np.count_nonzero(truth == 1)  # the lungs stay
+    assert np.count_nonzero(out == 2) >= 0.99 * np.count_nonzero(truth == 2)

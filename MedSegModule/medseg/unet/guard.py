@@ -117,6 +117,17 @@ def check_anatomy(hu: np.ndarray, spacing, labels: np.ndarray, card: dict, cance
                         round(fraction, 4), int(classical.sum()), bool(fired))
 
 
+def body_mask(hu: np.ndarray, spacing) -> np.ndarray:
+    """The body (bool, z, y, x) of an LPS HU array: the lung step's simple body mask (tissue above
+    -500 HU, thin shells opened away, holes filled per slice) on the ~2 mm work grid, drawn back."""
+    from ..autolabel import morphology as mo
+    from ..autolabel.lungs import ops as lo
+
+    f = lo.work_factor(spacing)
+    low_spacing = (float(spacing[0]), float(spacing[1]) * f, float(spacing[2]) * f)
+    return mo.block_up(lo.simple_body(mo.block_mean(hu, f), low_spacing), f, hu.shape)
+
+
 def body_regions(hu: np.ndarray, spacing) -> dict[str, float]:
     """Fraction of the slices that look like each of :data:`REGIONS` (``hu`` (z, y, x) LPS, spacing mm).
 

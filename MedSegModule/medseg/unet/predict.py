@@ -142,6 +142,27 @@ def postprocess(labels: np.ndarray, largest_component: bool = False, fill_holes:
     return out
 
 
+def anatomical_postprocess(labels: np.ndarray, hu: np.ndarray, spacing, inside_body: bool = False,
+                           min_component_ml: float = 0.0) -> np.ndarray:
+    """The card's anatomical steps on LPS arrays (z, y, x; ``spacing`` mm): with ``inside_body`` labels
+    outside the body mask (:func:`.guard.body_mask`) are cleared; components (26-connected, per class)
+    smaller than ``min_component_ml`` mL are dropped, so specks in the air beside an arm go while a
+    lung, or even the tip of a lung base, stays."""
+    out = labels.copy()
+    if inside_body:
+        from .guard import body_mask
+
+        out[~body_mask(hu, spacing)] = 0
+    if min_component_ml > 0:
+        voxel_ml = float(np.prod(spacing)) / 1000.0
+        for c in [int(v) for v in np.unique(out) if v]:
+            lab, n = ndimage.label(out == c, structure=np.ones((3, 3, 3), bool))
+            small = np.bincount(lab.ravel()) * voxel_ml < min_component_ml
+            small[0] = False
+            out[small[lab]] = 0
+    return out
+
+
 def predict(image: sitk.Image, model, meta: dict | None = None, device: str = "auto", tta: bool = False,
             batch_size: int = 8, largest_component: bool | None = None, fill_holes: bool | None = None,
             probabilities: str | os.PathLike | bool | None = None, guard: bool = True, strict: bool = False,
@@ -207,6 +228,9 @@ def predict(image: sitk.Image, model, meta: dict | None = None, device: str = "a
             report(progress, min(k + batch_size, hu.shape[0]) / hu.shape[0], "segmenting slices")
     if largest_component or fill_holes:
         labels = postprocess(labels, largest_component, fill_holes)
+    if post.get("inside_body") or post.get("min_component_ml"):
+        labels = anatomical_postprocess(labels, hu, oriented.spacing, bool(post.get("inside_body")),
+                                        float(post.get("min_component_ml") or 0.0))
     anatomy = None
     if guard:
         from .guard import check_anatomy
