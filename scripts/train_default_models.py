@@ -217,6 +217,8 @@ def finish_card(name: str, model_dir: Path, work: Path, extra: dict | None = Non
     """Fold the LOSO table, acceptance figures and status into a model folder's card; returns the card."""
     from medseg.unet.card import update_card
 
+    if RECIPES[name].get("postprocess"):  # before the figures: they are measured as the model is used
+        update_card(model_dir, postprocess=RECIPES[name]["postprocess"])
     loso_path = work / name / "loso.json"
     loso = json.loads(loso_path.read_text()) if loso_path.is_file() else None
     accept = acceptance(model_dir) if name == "lungs" else None
@@ -229,8 +231,28 @@ def finish_card(name: str, model_dir: Path, work: Path, extra: dict | None = Non
               "known_failures": known_failures(name, loso)}
     fields.update(extra or {})
     if "input_range" in card:
-        fields["input_range"] = {**card["input_range"], "body_region": RECIPES[name]["body_region"]}
+        fields["input_range"] = {**card["input_range"], **real_extent(work),
+                                 "hu_window": card["preprocessing"]["window"],
+                                 "body_region": RECIPES[name]["body_region"]}
     return update_card(model_dir, **fields)
+
+
+def real_extent(work: Path) -> dict:
+    """Field of view (mm, in-plane) and nominal slice thickness (mm) of the real training series."""
+    import pydicom
+
+    fov, thick = [], []
+    for s in SERIES:
+        info = json.loads((work / "real-ct" / s / "slices.json").read_text())
+        _, ny, nx = info["shape_zyx"]
+        _, sy, sx = info["spacing_zyx_mm"]
+        fov += [ny * sy, nx * sx]
+        first = next(p for p in sorted((DATA / s / "dicom").rglob("*")) if p.is_file())
+        t = pydicom.dcmread(first, stop_before_pixels=True).get("SliceThickness")
+        if t not in (None, ""):
+            thick.append(float(t))
+    return {"fov_mm": [round(min(fov), 1), round(max(fov), 1)],
+            "slice_thickness_mm": [min(thick), max(thick)] if thick else None}
 
 
 def known_failures(name: str, loso: dict | None) -> list[str]:
@@ -271,8 +293,6 @@ def train_default(name: str, work: Path, install: bool = False, threads: int | N
     training = {**card["training"], "composition": info["composition"],
                 "data_seconds": round(t_data, 1), "train_wall_seconds": round(t_train, 1),
                 "command": f"scripts/train_default_models.sh {name}", "threads": torch.get_num_threads()}
-    if RECIPES[name].get("postprocess"):
-        update_card(out, postprocess=RECIPES[name]["postprocess"])
     card = finish_card(name, out, work, {"training": training})
     if install:
         dest = SHIPPED / name
@@ -302,6 +322,11 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if args.card_only:
             card = finish_card(name, Path(args.card_only), Path(args.work))
+            if args.install:
+                from medseg.unet.card import SHIPPED
+
+                for f in ("model.pt", "model.json"):
+                    shutil.copy2(Path(args.card_only) / f, SHIPPED / name / f)
             print(json.dumps({k: card.get(k) for k in ("status", "status_reason")}, indent=2))
             continue
         summary = train_default(name, Path(args.work), install=args.install, threads=args.threads)
