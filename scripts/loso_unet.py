@@ -147,10 +147,16 @@ def main(argv=None) -> int:
     p.add_argument("--work", default=str(REPO / "out" / "default-models"))
     p.add_argument("--series", nargs="*", default=list(tdm.SERIES))
     p.add_argument("--threads", type=int)
+    p.add_argument("--fold-epochs", type=int, help="epochs per fold (default: the recipe's fold_epochs)")
+    p.add_argument("--fold-max-batches", type=int, help="batches per epoch (default: the recipe's)")
     p.add_argument("--markdown", action="store_true", help="print the finished table as Markdown and stop")
     p.add_argument("--rescore", action="store_true",
                    help="score the trained fold models again with the recipe's post-processing (no training)")
     args = p.parse_args(argv)
+    if args.fold_epochs:
+        tdm.RECIPES[args.name]["fold_epochs"] = args.fold_epochs
+    if args.fold_max_batches:
+        tdm.RECIPES[args.name]["fold_max_batches"] = args.fold_max_batches
     if args.markdown:
         print(markdown(json.loads((Path(args.work) / args.name / "loso.json").read_text())))
         return 0
