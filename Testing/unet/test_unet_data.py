@@ -124,3 +124,47 @@ def test_loss_schedule_and_counts():
     assert float(sig) < 0.01
     counts = overlap_counts(target, target, 2)
     assert dice_iou(counts) == ([1.0], [1.0])
+
+
+def test_dataset_records_source_origin_and_review_drops(tiny_data, tmp_path, cli):
+    studies = [tiny_data.parent / f"s{i}" for i in range(2)]
+    manifest = {"format": "medseg-review-manifest/1", "series": {
+        "s1": {"source": "real", "origin": "reviewed",
+               "tasks": {"lungs": {"drop": {"2": "labels leak into the chest wall"}, "edited": {"5": "redrawn"}}}}}}
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(manifest))
+    info = build_dataset(studies, tmp_path / "d", task="lungs", spacing_mm=None, size=(48, 48), manifest=path)
+    plain, reviewed = info["files"]
+    assert (plain["series"], plain["source"], plain["origin"]) == ("s0", "phantom", "truth")
+    assert plain["slice_z"] == list(range(8)) and set(plain["slice_origin"]) == {"truth"}
+    assert (reviewed["series"], reviewed["source"], reviewed["origin"]) == ("s1", "real", "reviewed")
+    assert reviewed["slices"] == 7 and 2 not in reviewed["slice_z"]
+    assert reviewed["dropped"] == [{"z": 2, "reason": "labels leak into the chest wall"}]
+    assert reviewed["slice_origin"][reviewed["slice_z"].index(5)] == "edited"
+    assert np.load(tmp_path / "d" / reviewed["image"]).shape[0] == 7
+    c = info["composition"]
+    assert (c["slices"], c["real"], c["phantom"], c["dropped"]) == (15, 7, 8, 1)
+    assert c["by_origin"] == {"truth": 8, "reviewed": 6, "edited": 1}
+    # the command line says the same, and auto-labels are classical
+    r = cli("dataset", studies[0] / "dicom", "-o", tmp_path / "e", "--task", "lungs", "--auto", "lungs",
+            "--spacing", "none", "--size", "48")
+    assert r.returncode == 0, r.stderr
+    assert "0 phantom; label origin: classical 8" in r.stdout
+    e = json.loads((tmp_path / "e" / "dataset.json").read_text())["files"][0]
+    assert (e["series"], e["source"], e["origin"]) == ("s0", "real", "classical")
+    path.write_text("{}")
+    with pytest.raises(InputError, match="not a review manifest"):
+        build_dataset(studies, tmp_path / "f", task="lungs", manifest=path)
+
+
+def test_augment_field_of_view_crop_and_blur():
+    rng = np.random.default_rng(0)
+    image = rng.random((64, 64)).astype(np.float32) * 0.8 + 0.2
+    mask = np.ones((64, 64), np.uint8)
+    cfg = AugmentConfig(shift=0, rotate_deg=0, zoom=0, flip_lr=0, gain=0, offset=0, noise=0, fov_crop=1.0, blur=0)
+    img, m = augment(image, mask, np.random.default_rng(1), cfg)
+    assert m[0, 0] == 0 and m[32, 32] == 1 and 0.2 < m.mean() < 0.98  # a disc is kept, the corners are cut
+    assert np.all(img[m == 0] == image.min())  # what is cut off is air
+    blurred, _ = augment(image, mask, np.random.default_rng(1), AugmentConfig(
+        shift=0, rotate_deg=0, zoom=0, flip_lr=0, gain=0, offset=0, noise=0, blur=2.0))
+    assert blurred.std() < image.std()

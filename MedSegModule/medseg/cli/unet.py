@@ -113,10 +113,13 @@ def configure_dataset(p: argparse.ArgumentParser) -> None:
                    help="share of patients for validation, in [0, 1) (default 0.2)")
     p.add_argument("--seed", type=T.seed, default=0, help="split seed")
     p.add_argument("--description", default="", help="training-data description for the model card")
+    p.add_argument("--manifest", metavar="M.json",
+                   help="review manifest: per series its source, label origin and the slices dropped or edited")
 
 
 def dataset(inputs, output, labels=None, task=None, classes=None, auto=None, window=None, spacing="task",
-            size=None, val_fraction=0.2, seed=0, description="", progress=None, cancel=None) -> list[str]:
+            size=None, val_fraction=0.2, seed=0, description="", manifest=None, progress=None,
+            cancel=None) -> list[str]:
     """Build a training folder; ``window`` "LO,HI", ``spacing`` mm / "none" / "task", ``size`` "H[,W]"."""
     _need_torch()
     from ..pipeline.dataset import build_dataset
@@ -142,13 +145,19 @@ def dataset(inputs, output, labels=None, task=None, classes=None, auto=None, win
     info = build_dataset(inputs, output, labels=labels, task=task, classes=names, auto=auto,
                          window=win, spacing_mm=spacing_mm, size=size_hw,
                          val_fraction=val_fraction, seed=seed, description=description,
-                         progress=progress, cancel=cancel)
+                         manifest=manifest, progress=progress, cancel=cancel)
     n = sum(f["slices"] for f in info["files"])
     pos = sum(f["positive_slices"] for f in info["files"])
     return [f"{output}: {len(info['files'])} studies, {n} slices ({pos} with labels); classes "
             + ", ".join(c["name"] for c in info["classes"][1:])
             + f"; train {len(info['split']['train'])} / validation {len(info['split']['val'])} studies"] \
-        + [f"note: {t}" for t in info.get("notes", [])]
+        + [_composition_line(info.get("composition") or {})] + [f"note: {t}" for t in info.get("notes", [])]
+
+
+def _composition_line(c: dict) -> str:
+    origins = ", ".join(f"{k} {v}" for k, v in sorted(c.get("by_origin", {}).items()))
+    return (f"slices: {c.get('real', 0)} real, {c.get('phantom', 0)} phantom; label origin: {origins or 'none'}; "
+            f"{c.get('dropped', 0)} dropped in review")
 
 
 def run_dataset(args: argparse.Namespace) -> int:
@@ -158,7 +167,7 @@ def run_dataset(args: argparse.Namespace) -> int:
         lines = dataset(args.inputs, args.output, labels=args.labels, task=args.task, classes=args.classes,
                         auto=args.auto, window=args.window, spacing=args.spacing or "task", size=args.size,
                         val_fraction=args.val_fraction, seed=args.seed, description=args.description,
-                        progress=progress)
+                        manifest=args.manifest, progress=progress)
     _say(lines)
     return 0
 
@@ -266,11 +275,15 @@ def configure_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-postprocess", action="store_true", help="raw network output: no component/hole steps")
     add_input_options(p, force="a model runs on any input and warns where it lies outside the range its card "
                          "gives")
+    p.add_argument("--strict", action="store_true",
+                   help="fail (exit 2, nothing written) when the anatomy guard finds implausible lung labels")
+    p.add_argument("--no-guard", action="store_true", help="skip the anatomy guard of lung models")
 
 
 def predict(input, model, output, device="auto", tta=False, probabilities=None, batch_size=8,
             largest_component=None, fill_holes=None, series=None, resample=True, skip_damaged=False,
-            rescale_slope=None, rescale_intercept=None, progress=None, cancel=None) -> tuple[list[str], list[str]]:
+            rescale_slope=None, rescale_intercept=None, strict=False, guard=True, progress=None,
+            cancel=None) -> tuple[list[str], list[str]]:
     """Segment one study; returns (summary lines, warnings). None post-processing flags follow the card;
     input outside the card's range is a warning."""
     check_model(model)
@@ -285,7 +298,8 @@ def predict(input, model, output, device="auto", tta=False, probabilities=None, 
                              skip_damaged=skip_damaged, rescale_slope=rescale_slope,
                              rescale_intercept=rescale_intercept, device=device,
                              tta=tta, batch_size=batch_size, largest_component=largest_component,
-                             fill_holes=fill_holes, progress=progress, cancel=cancel)
+                             fill_holes=fill_holes, guard=guard or strict, strict=strict, progress=progress,
+                             cancel=cancel)
     import numpy as np
     import SimpleITK as sitk
 
@@ -306,7 +320,8 @@ def run_predict(args: argparse.Namespace) -> int:
                                fill_holes=False if args.no_postprocess else args.fill_holes,
                                series=args.series, resample=not args.no_resample,
                                skip_damaged=args.skip_damaged, rescale_slope=args.rescale_slope,
-                               rescale_intercept=args.rescale_intercept, progress=progress)
+                               rescale_intercept=args.rescale_intercept, strict=args.strict,
+                               guard=not args.no_guard, progress=progress)
     _warn(notes)
     _say(lines)
     return 0

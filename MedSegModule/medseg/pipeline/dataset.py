@@ -6,6 +6,12 @@ study folder (the phantom layout: ``<study>/dicom`` + ``<study>/labels.nrrd``), 
 (``auto``: "lungs" or "autolabel", from :mod:`.steps`). Names come with the label files
 (:func:`medseg.io.read_label_image`); the slices and ``dataset.json`` are written by
 :func:`medseg.unet.dataset.write_dataset`.
+
+Each study's source and label origin: a phantom-layout folder is ``phantom`` with ``truth``
+labels, auto-labels are ``real`` and ``classical``, other label files ``real`` and ``edited``; a
+review manifest (``manifest``, :func:`medseg.unet.dataset.read_manifest`) overrides these per
+series (the study folder's name, or its parent's for a ``dicom`` folder) and lists the slices
+dropped or edited for the task.
 """
 
 from __future__ import annotations
@@ -35,6 +41,12 @@ def study_paths(path: Path) -> tuple[Path, Path | None]:
     return path, None
 
 
+def series_name(path: Path) -> str:
+    """The name a study goes by in records and manifests: its folder, or the parent of a ``dicom`` folder."""
+    path = Path(path)
+    return path.parent.name if path.name.lower() == "dicom" else (path.stem if path.is_file() else path.name)
+
+
 def auto_labels(kind: str, image: sitk.Image, meta: dict) -> tuple[sitk.Image, dict[int, str]]:
     """Auto-labels from the classical steps: "lungs" (split right/left) or "autolabel" (the label table)."""
     if kind == "lungs":
@@ -50,14 +62,15 @@ def build_dataset(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
                   classes: Sequence | None = None, auto: str | None = None,
                   window: tuple[float, float] | None = None, spacing_mm: float | None | str = "task",
                   size: tuple[int, int] | None = None, val_fraction: float = 0.2, seed: int = 0,
-                  description: str = "", progress: Progress | None = None, cancel: CancelEvent = None) -> dict:
+                  description: str = "", manifest: str | os.PathLike | dict | None = None,
+                  progress: Progress | None = None, cancel: CancelEvent = None) -> dict:
     """Load the studies with their labels and write the training folder; returns dataset.json's dict.
 
     ``task`` (a :data:`medseg.unet.presets.TASKS` name) sets classes, window, spacing, size and the
     auto-label kind; explicit arguments override it. ``window`` is (lo, hi) HU, ``spacing_mm`` the
     in-plane spacing slices are resampled to (None: keep), ``size`` (H, W) the crop/pad.
     """
-    from ..unet.dataset import Study, write_dataset
+    from ..unet.dataset import Study, manifest_entry, read_manifest, write_dataset
     from ..unet.presets import task as task_preset
     from .files import labels_on
 
@@ -69,14 +82,18 @@ def build_dataset(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
     auto = auto or preset.get("auto")
     from ..io.atomic import check_outputs, expand_inputs
 
-    check_outputs([Path(out_dir) / "dataset.json"], expand_inputs([*inputs, *(labels or [])]))
+    check_outputs([Path(out_dir) / "dataset.json"], expand_inputs([*inputs, *(x for x in labels or [] if x)]))
+    if manifest is not None and not isinstance(manifest, dict):
+        manifest = read_manifest(manifest)
     studies = []
     for i, given in enumerate(inputs):
         check_cancel(cancel)
         report(progress, 0.6 * i / len(inputs), f"reading {Path(given).name}")
         image_path, label_path = study_paths(Path(given))
-        if labels is not None:
+        kind, origin = ("phantom", "truth") if label_path is not None else ("real", "edited")
+        if labels is not None and labels[i] is not None:  # None: the study's own labels or auto-labels
             label_path = Path(labels[i])
+            kind, origin = "real", "edited"
         loaded = convert(image_path, cancel=cancel)
         if label_path is not None:
             lab_img, names = labels_on(loaded.image, label_path, what=f"labels of {given}")
@@ -84,9 +101,13 @@ def build_dataset(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
         elif auto:
             lab_img, names = auto_labels(auto, loaded.image, loaded.meta)
             source = f"auto:{auto}"
+            kind, origin = "real", "classical"
         else:
             raise InputError(f"{given}: no label file found (labels.nrrd / labels.seg.nrrd) and no auto-labels asked")
-        studies.append(Study(str(given), loaded.image, loaded.meta, lab_img, names, source))
+        series = series_name(Path(given))
+        review = manifest_entry(manifest, series, task) if manifest else {}
+        review = {"series": series, "kind": kind, "origin": origin, **review}
+        studies.append(Study(str(given), loaded.image, loaded.meta, lab_img, names, source, **review))
     return write_dataset(studies, out_dir, classes=classes or preset.get("classes"),
                          window=tuple(window or preset.get("window") or (-1024.0, 1024.0)),
                          spacing_mm=preset.get("spacing_mm") if spacing_mm == "task" else spacing_mm,

@@ -5,7 +5,14 @@ Geometry (one affine resampling, scipy.ndimage, about the slice centre): shifts 
 (±10 %), flips. Images use linear interpolation, masks nearest neighbour so class indices stay
 exact. A left-right flip swaps the classes in ``mirror_pairs`` (right lung <-> left lung), since
 after the flip the patient's right is drawn where their left was.
-Intensity (image only, in the normalised [0, 1] units): gain and offset jitter, Gaussian noise.
+Intensity (image only, in the normalised [0, 1] units): gain and offset jitter, Gaussian noise;
+in HU these are a scale and an offset of the window (offset 0.05 of a 1500 HU window = 75 HU).
+Resolution (``blur``): a Gaussian blur of up to ``blur`` pixels, the softer edges of thick or
+coarse reconstructions. Field of view (``fov_crop``): with that probability everything outside a
+circle of radius 0.30-0.55 of the slice around a point near the centre becomes air and
+background, as on a scan reconstructed with a small field of view; what is cut off is not
+labelled, since it cannot be seen. Blur and crops draw their numbers after the others, and only
+when switched on, so configurations without them give the same stream as before.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ class AugmentConfig:
     gain: float = 0.10           # intensity x (1 ± gain)
     offset: float = 0.05         # intensity + (± offset), in window units
     noise: float = 0.02          # Gaussian noise sigma, drawn in [0, noise]
+    blur: float = 0.0            # Gaussian blur sigma (pixels), drawn in [0, blur]
+    fov_crop: float = 0.0        # probability of a circular field-of-view crop
     enabled: bool = True
 
     def to_dict(self) -> dict:
@@ -69,6 +78,10 @@ def augment(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, cfg: 
     offset = rng.uniform(-cfg.offset, cfg.offset)
     sigma = rng.uniform(0.0, cfg.noise)
     noise_seed = int(rng.integers(0, 2**31 - 1))
+    blur = rng.uniform(0.0, cfg.blur) if cfg.blur > 0 else 0.0
+    crop = None
+    if cfg.fov_crop > 0 and rng.random() < cfg.fov_crop:
+        crop = (rng.uniform(0.30, 0.55), *rng.uniform(-0.08, 0.08, 2))  # radius, centre shift (of the size)
 
     if angle or scale != 1.0 or dy or dx:
         # affine_transform maps output (row, col) to input coordinates: in = M @ out + off.
@@ -86,6 +99,14 @@ def augment(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, cfg: 
             mask = lut[mask]
     if flip_ud:
         image, mask = image[::-1], mask[::-1]
+    if crop is not None:
+        r, cy, cx = crop
+        yy, xx = np.ogrid[:h, :w]
+        outside = ((yy - (0.5 + cy) * (h - 1)) ** 2 + (xx - (0.5 + cx) * (w - 1)) ** 2) > (r * min(h, w)) ** 2
+        image = np.where(outside, np.float32(image.min()), image)
+        mask = np.where(outside, np.uint8(0), mask)
+    if blur > 0.05:
+        image = ndimage.gaussian_filter(np.ascontiguousarray(image), blur)
     image = image * np.float32(gain) + np.float32(offset)
     if sigma > 0:
         image = image + np.random.default_rng(noise_seed).normal(0.0, sigma, image.shape).astype(np.float32)

@@ -3,14 +3,19 @@
 The card holds what inference needs and what a reader should know::
 
     format          "medseg-unet/1"
-    name, version, date, medseg_version, status ("ok" | "demo-only"), description
+    name, version, date, medseg_version, description
+    status          "validated" (out-of-sample figures meet the bar), "demo-only" (status_reason says
+                    which numbers miss it), or "ok" (older cards)
     architecture    :class:`~.model.Architecture` fields
     classes         [{value, name, color [r, g, b]}], value 0 = background, in output order
     mirror_pairs    class values that swap under a left-right flip (flip TTA/augmentation)
     preprocessing   {window [lo, hi] HU, spacing_mm (in-plane, or null), size [H, W], orientation "LPS"}
     training        {data (description), synthetic (bool), studies, slices, epochs, seed, seconds, config}
-    input_range     {modality [..], hu_p1 [lo, hi], hu_p99 [lo, hi], spacing_xy_mm [lo, hi], spacing_z_mm [lo, hi]}
+    input_range     {modality [..], hu_p1 [lo, hi], hu_p99 [lo, hi], spacing_xy_mm [lo, hi], spacing_z_mm [lo, hi],
+                    body_region [head | chest | abdomen-pelvis]}
     metrics         validation {dice, iou, per_class {name: {dice, iou}}, epoch}
+    validation      out-of-sample table (leave-one-series-out rows, mean Dice, how the folds were trained)
+    known_failures  [text], real_data {figures on named real series}
     weights         {file, bytes, sha256}
 
 The card's structure, types and ranges are those of ``medseg/resources/model.schema.json``

@@ -3,11 +3,18 @@
 :mod:`medseg.pipeline.dataset` finds the studies and their labels (files or auto-labels) and
 hands them here as :class:`Study` records. Layout of the folder written::
 
-    dataset.json                 classes, preprocessing, files, split by patient, input range
+    dataset.json                 classes, preprocessing, files, split by patient, input range, and
+                                 per slice its series, source (real/phantom) and label origin
     cache/<id>.image.npy         (z, H, W) float16 slices in [0, 1] (HU window), read as memmaps
     cache/<id>.mask.npy          (z, H, W) uint8 class indices (0 = background)
 
 Label values become classes by name: each class lists the label names it takes ("sources").
+
+Label origins: ``classical`` (the classical steps, not looked at), ``reviewed`` (classical labels
+checked by eye slice by slice and kept), ``edited`` (changed by hand or by a recorded rule), and
+``truth`` (a phantom's exact labels). A review's outcome is a manifest (:func:`read_manifest`):
+per series and task the slices dropped or edited and why, by z index of the LPS-ordered volume
+(0 = the most inferior slice).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -32,13 +39,21 @@ from ..preprocess import Reoriented
 from .data import SliceGrid, hu_stats, volume_to_model
 
 FORMAT = "medseg-dataset/1"
+MANIFEST_FORMAT = "medseg-review-manifest/1"
+ORIGINS = ("classical", "reviewed", "edited", "truth")
+SOURCES = ("real", "phantom")
 LABEL_NAMES = ("labels.seg.nrrd", "labels.nrrd", "labels.nii.gz", "labels.mha")
 
 
 @dataclass
 class Study:
     """One study of a training set: its image (HU), metadata, labels on its grid with their names,
-    and where the labels came from (a file path or ``auto:<kind>``)."""
+    and where the labels came from (a file path or ``auto:<kind>``).
+
+    ``series`` names it in the records; ``kind`` is ``real`` or ``phantom``; ``origin`` the labels'
+    origin (:data:`ORIGINS`); ``drop`` {z: reason} leaves slices out and ``edited`` {z: what} marks
+    slices whose labels were changed (z of the LPS-ordered volume, 0 = most inferior).
+    """
 
     input: str
     image: sitk.Image
@@ -46,6 +61,11 @@ class Study:
     labels: sitk.Image
     names: dict[int, str]
     source: str
+    series: str = ""
+    kind: str = "real"
+    origin: str = "classical"
+    drop: dict = field(default_factory=dict)
+    edited: dict = field(default_factory=dict)
 
 
 def _patient_id(meta: dict, study: Path) -> str:
@@ -144,6 +164,10 @@ def write_dataset(studies: Sequence[Study], out_dir: str | os.PathLike, *, class
         check_allocation(f"the training slices of {Path(st.input).name} (--size {size[0]}x{size[1]})",
                          (hu.shape[0], *size), np.float32)
         x, y = volume_to_model(hu, grid, window, map_to_classes(lab, st.names, table))
+        if st.kind not in SOURCES or st.origin not in ORIGINS:
+            raise ParameterError(f"{st.input}: source {st.kind!r} / label origin {st.origin!r} unknown")
+        keep = [z for z in range(x.shape[0]) if z not in st.drop]
+        x, y = x[keep], y[keep]
         sid = f"{i:04d}-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(st.input).name or "study")[:40]
         for path, array in ((out / "cache" / f"{sid}.image.npy", x.astype(np.float16)),
                             (out / "cache" / f"{sid}.mask.npy", y)):
@@ -158,6 +182,10 @@ def write_dataset(studies: Sequence[Study], out_dir: str | os.PathLike, *, class
             "class_voxels": [int(np.count_nonzero(y == c["value"])) for c in table],
             "modality": st.meta.get("modality", "unknown"), "spacing_xyz_mm": list(st.image.GetSpacing()),
             "hu": hu_stats(hu),
+            "series": st.series or Path(st.input).name, "source": st.kind, "origin": st.origin,
+            "slice_z": keep, "slice_origin": ["edited" if z in st.edited else st.origin for z in keep],
+            "dropped": [{"z": int(z), "reason": str(r)} for z, r in sorted(st.drop.items())],
+            "edited": [{"z": int(z), "what": str(w)} for z, w in sorted(st.edited.items())],
         })
     train_p, val_p = split_by_patient(patients, val_fraction, seed)
     split = {"train": [f["id"] for f in files if f["patient"] in train_p],
@@ -170,12 +198,53 @@ def write_dataset(studies: Sequence[Study], out_dir: str | os.PathLike, *, class
         "head": head or ("softmax" if len(table) > 2 else "sigmoid"),
         "preprocessing": {"window": list(window), "spacing_mm": spacing_mm, "size": list(size), "orientation": "LPS"},
         "files": files, "split": split, "seed": seed, "input_range": input_range(files),
+        "composition": composition(files),
         "notes": [] if val_p else ["only one patient: validation uses the training studies"],
     }
+    if info["composition"]["phantom"] > info["composition"]["real"]:
+        info["notes"].append("more phantom slices than real ones")
     with atomic_output(out / "dataset.json") as tmp:
         tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
     report(progress, 1.0, f"{len(files)} studies, {sum(f['slices'] for f in files)} slices")
     return info
+
+
+def composition(files: list[dict]) -> dict:
+    """Slices by source (real/phantom), by label origin and by series, of ``files`` (dataset.json's)."""
+    out = {"slices": 0, "real": 0, "phantom": 0, "by_origin": {}, "by_series": {}, "dropped": 0}
+    for f in files:
+        origins = f.get("slice_origin") or [f.get("origin", "classical")] * f["slices"]
+        out["slices"] += f["slices"]
+        out[f.get("source", "real")] += f["slices"]
+        for o in origins:
+            out["by_origin"][o] = out["by_origin"].get(o, 0) + 1
+        s = f.get("series", f["id"])
+        out["by_series"][s] = out["by_series"].get(s, 0) + f["slices"]
+        out["dropped"] += len(f.get("dropped", []))
+    return out
+
+
+def read_manifest(path: str | os.PathLike) -> dict:
+    """A review manifest: ``{"format": ..., "series": {name: {"source", "origin", "region",
+    "tasks": {task: {"drop": {z: reason}, "edited": {z: what}}}}}}``; :class:`InputError` if bad."""
+    try:
+        m = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: unreadable review manifest ({exc.__class__.__name__})") from None
+    if not isinstance(m, dict) or m.get("format") != MANIFEST_FORMAT or not isinstance(m.get("series"), dict):
+        raise InputError(f"{path}: not a review manifest (format {MANIFEST_FORMAT})")
+    return m
+
+
+def manifest_entry(manifest: dict, series: str, task: str | None) -> dict:
+    """{series, kind, origin, drop, edited} for one series and task (empty drop/edit when not listed)."""
+    entry = manifest["series"].get(series)
+    if entry is None:
+        return {}
+    t = (entry.get("tasks") or {}).get(task or "", {})
+    as_z = lambda d: {int(z): str(v) for z, v in (d or {}).items()}  # noqa: E731
+    return {"series": series, "kind": entry.get("source", "real"), "origin": entry.get("origin", "reviewed"),
+            "drop": as_z(t.get("drop")), "edited": as_z(t.get("edited"))}
 
 
 def input_range(files: list[dict]) -> dict:

@@ -20,6 +20,7 @@ import SimpleITK as sitk
 import torch
 from scipy import ndimage
 
+from ..errors import MedSegError
 from ..labels import AIR_HU
 from ..progress import CancelEvent, Progress, check_cancel, report
 from ..preprocess import Reoriented
@@ -28,6 +29,14 @@ from .data import SliceGrid, hu_stats, normalise
 
 class OutOfRangeWarning(UserWarning):
     """The input lies outside what the model card says the model was trained on."""
+
+
+class AnatomyWarning(UserWarning):
+    """The anatomy guard found implausible lung labels (:mod:`.guard`)."""
+
+
+class AnatomyError(MedSegError):
+    """``strict`` prediction whose lung labels the anatomy guard rejects (exit code 2)."""
 
 
 @dataclass
@@ -41,10 +50,13 @@ class Prediction:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     slices: int = 0
+    anatomy: object = None  # guard.AnatomyCheck for lung models, else None
 
 
-def range_warnings(card: dict, image: sitk.Image, meta: dict | None = None, stats: dict | None = None) -> list[str]:
-    """Ways ``image`` falls outside the card's ``input_range``: modality, HU percentiles, spacing.
+def range_warnings(card: dict, image: sitk.Image, meta: dict | None = None, stats: dict | None = None,
+                   regions: dict | None = None) -> list[str]:
+    """Ways ``image`` falls outside the card's ``input_range``: modality, HU percentiles, spacing,
+    body region (``regions``: :func:`.guard.body_regions` of the image, when the card names regions).
 
     Margins: 100 HU on the 1st percentile (the air level: a calibration problem shows there),
     300 HU on the 99th (contrast and metal move it without changing much inside a model's window),
@@ -70,6 +82,14 @@ def range_warnings(card: dict, image: sitk.Image, meta: dict | None = None, stat
     if span and not (span[0] / 1.25 <= min(sx, sy) and max(sx, sy) <= span[1] * 1.25):
         out.append(f"pixel spacing {min(sx, sy):.3g}..{max(sx, sy):.3g} mm outside the training range "
                    f"{span[0]:.3g}..{span[1]:.3g} mm")
+    wanted = rng.get("body_region")
+    if wanted and regions:
+        from .guard import region_summary
+
+        share = sum(v for k, v in regions.items() if k in wanted)
+        if share < 0.5:
+            out.append(f"body region {region_summary(regions)} of the slices, but model '{card.get('name')}' is "
+                       f"for {', '.join(wanted)}")
     if card.get("status") == "demo-only":
         out.append(f"model '{card.get('name')}' is marked demo-only: {card.get('status_reason', 'see its card')}")
     return out
@@ -122,16 +142,39 @@ def postprocess(labels: np.ndarray, largest_component: bool = False, fill_holes:
     return out
 
 
+def anatomical_postprocess(labels: np.ndarray, hu: np.ndarray, spacing, inside_body: bool = False,
+                           min_component_ml: float = 0.0) -> np.ndarray:
+    """The card's anatomical steps on LPS arrays (z, y, x; ``spacing`` mm): with ``inside_body`` labels
+    outside the body mask (:func:`.guard.body_mask`) are cleared; components (26-connected, per class)
+    smaller than ``min_component_ml`` mL are dropped, so specks in the air beside an arm go while a
+    lung, or even the tip of a lung base, stays."""
+    out = labels.copy()
+    if inside_body:
+        from .guard import body_mask
+
+        out[~body_mask(hu, spacing)] = 0
+    if min_component_ml > 0:
+        voxel_ml = float(np.prod(spacing)) / 1000.0
+        for c in [int(v) for v in np.unique(out) if v]:
+            lab, n = ndimage.label(out == c, structure=np.ones((3, 3, 3), bool))
+            small = np.bincount(lab.ravel()) * voxel_ml < min_component_ml
+            small[0] = False
+            out[small[lab]] = 0
+    return out
+
+
 def predict(image: sitk.Image, model, meta: dict | None = None, device: str = "auto", tta: bool = False,
             batch_size: int = 8, largest_component: bool | None = None, fill_holes: bool | None = None,
-            probabilities: str | os.PathLike | bool | None = None, progress: Progress | None = None,
-            cancel: CancelEvent = None) -> Prediction:
+            probabilities: str | os.PathLike | bool | None = None, guard: bool = True, strict: bool = False,
+            progress: Progress | None = None, cancel: CancelEvent = None) -> Prediction:
     """Segment ``image`` (HU, any orientation) with ``model`` (folder, shipped name, or (net, card)).
 
     ``probabilities``: None/False (none), True (uint8 array in memory) or a ``.npy`` path (uint8
     memmap written there, (K, z, y, x)). Out-of-range inputs are warned about with
     :class:`OutOfRangeWarning` and listed in ``Prediction.warnings``. ``largest_component`` and
     ``fill_holes`` None take the card's ``postprocess`` defaults (off when it has none).
+    ``guard``: for models with lung classes, run the anatomy guard (:mod:`.guard`) on the labels;
+    when it fires it warns with :class:`AnatomyWarning`, or with ``strict`` raises :class:`AnatomyError`.
     """
     from .card import load_model
     from .distributed import pick_device
@@ -150,7 +193,12 @@ def predict(image: sitk.Image, model, meta: dict | None = None, device: str = "a
     pairs = card.get("mirror_pairs") or []
     oriented = Reoriented.of(image)
     hu = sitk.GetArrayViewFromImage(oriented.image)
-    notes = range_warnings(card, image, meta, hu_stats(hu))
+    regions = None
+    if (card.get("input_range") or {}).get("body_region"):
+        from .guard import body_regions
+
+        regions = body_regions(hu, oriented.spacing)
+    notes = range_warnings(card, image, meta, hu_stats(hu), regions)
     for note in notes:
         warnings.warn(note, OutOfRangeWarning, stacklevel=2)
     grid = SliceGrid.make(hu.shape[1:], oriented.spacing[1:], pre["size"], pre.get("spacing_mm"))
@@ -180,10 +228,24 @@ def predict(image: sitk.Image, model, meta: dict | None = None, device: str = "a
             report(progress, min(k + batch_size, hu.shape[0]) / hu.shape[0], "segmenting slices")
     if largest_component or fill_holes:
         labels = postprocess(labels, largest_component, fill_holes)
+    if post.get("inside_body") or post.get("min_component_ml"):
+        labels = anatomical_postprocess(labels, hu, oriented.spacing, bool(post.get("inside_body")),
+                                        float(post.get("min_component_ml") or 0.0))
+    anatomy = None
+    if guard:
+        from .guard import check_anatomy
+
+        report(progress, 1.0, "anatomy guard")
+        anatomy = check_anatomy(hu, oriented.spacing, labels, card, cancel=cancel)
+        if anatomy is not None and anatomy.fired:
+            if strict:
+                raise AnatomyError(anatomy.message() + " (--strict)")
+            notes.append(anatomy.message())
+            warnings.warn(anatomy.message(), AnatomyWarning, stacklevel=2)
     if probs is not None and oriented.orientation != "LPS":
         for c in range(k_classes):  # one channel in memory at a time
             probs[c] = sitk.GetArrayFromImage(oriented.back(np.ascontiguousarray(probs[c])))
     if isinstance(probs, np.memmap):
         probs.flush()
     out = oriented.back(labels)
-    return Prediction(out, card, probs, notes, time.perf_counter() - t0, int(hu.shape[0]))
+    return Prediction(out, card, probs, notes, time.perf_counter() - t0, int(hu.shape[0]), anatomy)
