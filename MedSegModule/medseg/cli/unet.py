@@ -61,7 +61,8 @@ def configure_dataset(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", help="studies: DICOM folders/files, volume files, or phantom study folders")
     p.add_argument("-o", "--output", required=True, help="training folder to write")
     p.add_argument("--labels", nargs="+", metavar="L", help="one label file per input, in order")
-    p.add_argument("--task", choices=("lungs", "table-headrest"), help="classes + preprocessing preset")
+    p.add_argument("--task", choices=("lungs", "table-headrest", "lung-tumour"),
+                   help="classes + preprocessing preset (lung-tumour: lesions inserted into the real chest inputs)")
     p.add_argument("--classes", metavar="A,B", help="label names to train, comma-separated (default: all)")
     p.add_argument("--auto", choices=("lungs", "autolabel"), help="auto-labels where a study has no label file")
     p.add_argument("--window", metavar="LO,HI", help="HU window mapped onto [0, 1]")
