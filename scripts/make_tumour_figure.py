@@ -69,7 +69,7 @@ def main(example: Path, out: Path) -> Path:
     zr = int(np.argmax(nodule.sum(axis=(1, 2))))
     ry, rx = (int(v) for v in np.argwhere(nodule[zr]).mean(axis=0))
 
-    fig = Figure(figsize=(10.0, 5.4))
+    fig = Figure(figsize=(10.0, 4.0))
     axes = fig.subplots(1, 3)
     dl = _dice(lesion, pred & ndimage.binary_dilation(lesion, iterations=6))
     _panel(axes[0], hu, truth, pred, z, (cy, cx), 150, f"held-out ct-chest-141, lesions inserted\n(slice {z})")
