@@ -324,9 +324,10 @@ def finalise(work: Path, results: dict, seed: int, install: bool, ship_fold: str
         "postprocess": {"fill_holes": False, "largest_component": False},
         "status": "ok" if passes else "demo-only",
         "known_failures": [
-            "false positives where the search region reaches beyond the lung: the liver and spleen domes under "
-            "the diaphragm at the lung bases, the heart border and the hilum (on held-out ct-chest-141 they "
-            "outweigh the lesions: see validation.folds[].false_positive_components)",
+            "false positives at the lung's soft-tissue borders inside the search region: the diaphragm domes and "
+            "posterior costophrenic recesses at the lung bases (partial volume with liver and spleen) and the "
+            "heart border (on held-out ct-chest-141 they outweigh the lesions: see "
+            "validation.folds[].false_positive_components)",
             "ground-glass lesions and the ground-glass rim of part-solid ones are missed or under-segmented: "
             "the model mostly marks solid tissue",
             "lesions under 20 mm are rarely found; pleural lesions less often than free ones",
