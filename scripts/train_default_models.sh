@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Retrain the U-Net models shipped in MedSegModule/medseg/resources/models/ ("lungs", "table-headrest")
+# Retrain the U-Net models shipped in MedSegModule/medseg/resources/models/ ("lungs", "table-headrest",
+# "lung-tumour")
 # from the real CT series in ../shared/data, and their leave-one-series-out table.
 #
 # Offline, never in CI. For each model: the classical pseudo-labels of the six real series
@@ -10,16 +11,22 @@
 # figures (ct-abdomen-20, ct-chest-2), the wall time and a status that follows from the numbers; then
 # model.pt + model.json are copied into the package. Work files go to out/default-models/ (or $WORK).
 #
-# Usage:  scripts/train_default_models.sh [lungs] [table-headrest]
+# lung-tumour is built by scripts/train_lung_tumour.sh: real chest CT with inserted lesions.
+#
+# Usage:  scripts/train_default_models.sh [lungs] [table-headrest] [lung-tumour]
 # On 2 shared CPU cores: about 20 min per shipped model and 3-4 min per fold; runs under `nice`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 WORK=${WORK:-out/default-models}
 names=("$@")
-[ ${#names[@]} -eq 0 ] && names=(lungs table-headrest)
+[ ${#names[@]} -eq 0 ] && names=(lungs table-headrest lung-tumour)
 start=$(date +%s)
 for name in "${names[@]}"; do
+  if [ "$name" = lung-tumour ]; then
+    PY="$PY" WORK="$WORK/lung-tumour" scripts/train_lung_tumour.sh
+    continue
+  fi
   nice -n 10 "$PY" scripts/loso_unet.py "$name" --work "$WORK"
   nice -n 10 "$PY" scripts/train_default_models.py "$name" --work "$WORK" --install
 done

@@ -56,6 +56,8 @@ SPLIT_LUNG_RIGHT = Label(1, "lung-right", LUNG_RIGHT.color)
 SPLIT_LUNG_LEFT = Label(2, "lung-left", LUNG_LEFT.color)
 #: The lung tumour search region (`medseg lungs --roi`).
 SEARCH_REGION = Label(1, "tumour-search-region", (230, 220, 70))
+#: Lung tumour, as the lung-tumour U-Net labels it (1 in its output).
+LUNG_TUMOUR = Label(1, "lung-tumour", (230, 60, 60))
 
 #: Colours of structures by name, beyond the auto-label table (substring match, lower case).
 #: Slicer's General Anatomy colours where it has them, so a reference atlas looks familiar.

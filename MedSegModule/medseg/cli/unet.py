@@ -101,8 +101,9 @@ def configure_dataset(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, help="training folder to write")
     p.add_argument("--labels", nargs="+", metavar="L", help="one label file per input, in order (default: a phantom "
                    "study folder's own labels, else --auto)")
-    p.add_argument("--task", choices=("lungs", "table-headrest"), help="classes + preprocessing preset (default: none; "
-                   "the options below decide)")
+    p.add_argument("--task", choices=("lungs", "table-headrest", "lung-tumour"),
+                   help="classes + preprocessing preset (lung-tumour: lesions inserted into the real chest inputs; "
+                        "default: none, the options below decide)")
     p.add_argument("--classes", metavar="A,B", help="label names to train, comma-separated (default: all)")
     p.add_argument("--auto", choices=("lungs", "autolabel"), help="auto-labels where a study has no label file (default: the task's, else none)")
     p.add_argument("--window", metavar="LO,HI", help="HU window mapped onto [0, 1] (default: the task's, else -1024,1024)")
@@ -262,7 +263,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def configure_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="DICOM folder or file, or a volume file")
-    p.add_argument("--model", required=True, help="a model folder, or a shipped model's name (lungs, table-headrest)")
+    p.add_argument("--model", required=True, help="a model folder, or a shipped model's name (lungs, table-headrest, lung-tumour)")
     p.add_argument("-o", "--output", required=True, help="labels (.seg.nrrd keeps names/colours, or .nrrd/.nii.gz)")
     add_device_option(p)
     p.add_argument("--tta", action="store_true", help="average with the left-right flipped prediction")
@@ -307,7 +308,19 @@ def predict(input, model, output, device="auto", tta=False, probabilities=None, 
     counts = ", ".join(f"{c['name']} {int(np.count_nonzero(arr == c['value']))}" for c in r.card["classes"][1:])
     lines = [f"{output}: {counts} voxels; {r.slices} slices in {r.seconds:.1f} s "
              f"({r.slices / max(r.seconds, 1e-9):.1f} slices/s)"]
+    if (r.card.get("preprocessing") or {}).get("roi"):  # a lesion model: one line per lesion
+        lines += lesion_lines(r.labels, {int(c["value"]): c["name"] for c in r.card["classes"]})
     return lines, r.warnings
+
+
+def lesion_lines(labels, names: dict) -> list[str]:
+    """``lesion N (name): V ml, max diameter D mm (axial A mm), slices a-b`` per connected component."""
+    from ..measure.lesions import lesion_table
+
+    rows = lesion_table(labels, names=names)
+    return [f"lesion {r['lesion']} ({r['name']}): {r['volume_ml']:.2f} ml, max diameter {r['max_diameter_mm']:.1f} mm "
+            f"(axial {r['max_axial_diameter_mm']:.1f} mm), slices {r['slices'][0]}-{r['slices'][1]}" for r in rows] \
+        or ["no lesions found"]
 
 
 def run_predict(args: argparse.Namespace) -> int:

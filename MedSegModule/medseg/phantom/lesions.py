@@ -90,10 +90,12 @@ def _shape(box_shape, centre, spacing, radius_mm: float, rng: np.random.Generato
 def candidate_centres(lung: np.ndarray, spacing, diameter_mm: float, attached: bool,
                       depth_mm: np.ndarray | None = None) -> np.ndarray:
     """(N, 3) voxel indices where a lesion of ``diameter_mm`` fits free (>= radius + 2 mm deep in the lung)
-    or attached (40-80 % of its radius deep). ``depth_mm``: the lung's distance transform, if already made."""
+    or attached (40-80 % of its radius deep, the band at least one voxel thick). ``depth_mm``: the lung's distance transform, if already made."""
     depth = ndimage.distance_transform_edt(lung, sampling=spacing) if depth_mm is None else depth_mm
     r = diameter_mm / 2.0
-    ok = (depth >= 0.4 * r) & (depth <= 0.8 * r) if attached else depth >= r + 2.0
+    # the pleural band is at least one voxel deep, or a small lesion on a coarse grid fits nowhere
+    ok = (depth >= 0.4 * r) & (depth <= max(0.8 * r, 0.4 * r + max(float(s) for s in spacing))) if attached \
+        else depth >= r + 2.0
     return np.argwhere(ok & lung)
 
 

@@ -75,6 +75,13 @@ def build_dataset(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
     from .files import labels_on
 
     preset = task_preset(task) if task else {}
+    if preset.get("auto") == "lesions":  # labels are made with the images: lesions inserted into real CT
+        from .tumour_data import write_tumour_dataset
+
+        if labels is not None or auto not in (None, "lesions"):
+            raise ParameterError(f"task {task} makes its own labels (inserted lesions): give no --labels or --auto")
+        return write_tumour_dataset(inputs, out_dir, seed=seed, description=description, progress=progress,
+                                    cancel=cancel)
     if labels is not None and len(labels) != len(inputs):
         raise ParameterError(f"{len(labels)} label files for {len(inputs)} inputs; give one per input")
     if not inputs:

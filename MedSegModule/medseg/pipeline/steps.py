@@ -248,7 +248,18 @@ def predict(image: sitk.Image, model, meta: dict | None = None, device: str = "a
     ``model``: a model folder or a shipped model's name (:func:`medseg.unet.card.installed_models`).
     Returns its :class:`~medseg.unet.predict.Prediction` (labels on the input's grid, the card, and
     the warnings of inputs outside the model's trained range). Needs torch, imported here.
+    A card with ``preprocessing.roi`` = ``"lungs"`` (the lung-tumour model) segments only inside the
+    tumour search region, which is made here with :func:`lungs` (``roi=True``) unless ``roi`` is given.
     """
+    from ..unet.card import read_card
     from ..unet.predict import predict as unet_predict
 
+    card = model[1] if isinstance(model, tuple) else read_card(model)
+    wanted = (card.get("preprocessing") or {}).get("roi")
+    if wanted and options.get("roi") is None:
+        if wanted != "lungs":
+            raise ParameterError(f"model '{card.get('name')}' asks for an input region {wanted!r} this version "
+                                 "cannot make (only 'lungs')")
+        options["roi"] = lungs(image, meta, roi=True, progress=sub_progress(progress, 0.0, 0.4), cancel=cancel).roi
+        progress = sub_progress(progress, 0.4, 1.0)
     return unet_predict(image, model, meta, device=device, progress=progress, cancel=cancel, **options)

@@ -20,11 +20,12 @@ import SimpleITK as sitk
 import torch
 from scipy import ndimage
 
-from ..errors import MedSegError
+from ..errors import MedSegError, ParameterError
 from ..labels import AIR_HU
 from ..progress import CancelEvent, Progress, check_cancel, report
 from ..preprocess import Reoriented
 from .data import SliceGrid, hu_stats, normalise
+from .roi import box_extent_mm, masked, roi_box
 
 
 class OutOfRangeWarning(UserWarning):
@@ -93,6 +94,25 @@ def range_warnings(card: dict, image: sitk.Image, meta: dict | None = None, stat
     if card.get("status") == "demo-only":
         out.append(f"model '{card.get('name')}' is marked demo-only: {card.get('status_reason', 'see its card')}")
     return out
+
+
+def _region(roi: sitk.Image, oriented: Reoriented, pre: dict):
+    """(region bool LPS array, its box, warnings) of a 0/1 ``roi`` image on the input's grid."""
+    if tuple(roi.GetSize()) != tuple(oriented.original.GetSize()):
+        raise ParameterError(f"roi size {roi.GetSize()} differs from the image's {oriented.original.GetSize()}")
+    region = sitk.GetArrayFromImage(Reoriented.of(roi).image) > 0
+    box = roi_box(region)
+    notes = []
+    if box is None:
+        notes.append(f"the input region ({pre.get('roi', 'roi')}) is empty: nothing to segment")
+        return region, (slice(0, 0), slice(None), slice(None)), notes
+    rows, cols = box_extent_mm(box, oriented.spacing)
+    t = pre.get("spacing_mm")
+    view = [n * float(t if t is not None else s) for n, s in zip(pre["size"], oriented.spacing[1:])]
+    if rows > view[0] or cols > view[1]:
+        notes.append(f"the input region ({pre.get('roi', 'roi')}) spans {rows:.0f} x {cols:.0f} mm, more than the "
+                     f"model's {view[0]:.0f} x {view[1]:.0f} mm field of view: its edges are not segmented")
+    return region, box, notes
 
 
 def _tta_flip(net, x: torch.Tensor, head: str, pairs) -> torch.Tensor:
@@ -166,7 +186,7 @@ def anatomical_postprocess(labels: np.ndarray, hu: np.ndarray, spacing, inside_b
 def predict(image: sitk.Image, model, meta: dict | None = None, device: str = "auto", tta: bool = False,
             batch_size: int = 8, largest_component: bool | None = None, fill_holes: bool | None = None,
             probabilities: str | os.PathLike | bool | None = None, guard: bool = True, strict: bool = False,
-            progress: Progress | None = None, cancel: CancelEvent = None) -> Prediction:
+            progress: Progress | None = None, cancel: CancelEvent = None, roi: sitk.Image | None = None) -> Prediction:
     """Segment ``image`` (HU, any orientation) with ``model`` (folder, shipped name, or (net, card)).
 
     ``probabilities``: None/False (none), True (uint8 array in memory) or a ``.npy`` path (uint8
@@ -175,6 +195,9 @@ def predict(image: sitk.Image, model, meta: dict | None = None, device: str = "a
     ``fill_holes`` None take the card's ``postprocess`` defaults (off when it has none).
     ``guard``: for models with lung classes, run the anatomy guard (:mod:`.guard`) on the labels;
     when it fires it warns with :class:`AnatomyWarning`, or with ``strict`` raises :class:`AnatomyError`.
+    ``roi``: a 0/1 image on ``image``'s grid (a card with ``preprocessing.roi`` needs one, e.g. the
+    lung search region): the model then sees only the region (outside set to air, cropped to its
+    box, :mod:`.roi`) and every label outside it is 0.
     """
     from .card import load_model
     from .distributed import pick_device
@@ -199,11 +222,20 @@ def predict(image: sitk.Image, model, meta: dict | None = None, device: str = "a
 
         regions = body_regions(hu, oriented.spacing)
     notes = range_warnings(card, image, meta, hu_stats(hu), regions)
+    region, box = None, (slice(None),) * 3
+    if pre.get("roi") and roi is None:
+        raise ParameterError(f"model '{card.get('name')}' segments inside a region ({pre['roi']}): pass it as roi, "
+                             "or use medseg.pipeline.steps.predict, which makes it")
+    if roi is not None:
+        region, box, more = _region(roi, oriented, pre)
+        notes += more
     for note in notes:
         warnings.warn(note, OutOfRangeWarning, stacklevel=2)
-    grid = SliceGrid.make(hu.shape[1:], oriented.spacing[1:], pre["size"], pre.get("spacing_mm"))
+    work = hu if region is None else masked(hu[box], region[box])
+    grid = SliceGrid.make(work.shape[1:], oriented.spacing[1:], pre["size"], pre.get("spacing_mm"))
     k_classes = len(card["classes"])
     labels = np.zeros(hu.shape, dtype=np.uint8)
+    crop = np.zeros(work.shape, dtype=np.uint8) if region is not None else labels
     probs = None
     if probabilities is True:
         probs = np.zeros((k_classes,) + hu.shape, dtype=np.uint8)
@@ -212,20 +244,31 @@ def predict(image: sitk.Image, model, meta: dict | None = None, device: str = "a
         if path.suffix != ".npy":
             raise ValueError("memory-mapped probabilities need a .npy path")
         probs = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(k_classes,) + hu.shape)
+    if probs is not None and region is not None:
+        probs[0] = 255  # outside the region: background, certainly
+    z0 = box[0].start or 0
     with torch.inference_mode():
-        for k in range(0, hu.shape[0], batch_size):
+        for k in range(0, work.shape[0], batch_size):
             check_cancel(cancel)
-            x = torch.from_numpy(np.array(hu[k:k + batch_size], dtype=np.float32))[:, None].to(dev)  # a copy: hu is read-only
+            x = torch.from_numpy(np.array(work[k:k + batch_size], dtype=np.float32))[:, None].to(dev)  # a copy: hu is read-only
             x = normalise(grid.to_model(x, fill=float(AIR_HU)), window).contiguous(memory_format=torch.channels_last)
             p = to_probs(net(x), head)
             if tta:
                 p = 0.5 * (p + _tta_flip(net, x, head, pairs))
             p = grid.from_model(p)
-            labels[k:k + batch_size] = argmax_classes(p).cpu().numpy()
+            crop[k:k + batch_size] = argmax_classes(p).cpu().numpy()
             if probs is not None:
-                q = (p.clamp(0, 1) * 255.0).round().to(torch.uint8).cpu().numpy()
-                probs[:, k:k + batch_size] = q.transpose(1, 0, 2, 3)
-            report(progress, min(k + batch_size, hu.shape[0]) / hu.shape[0], "segmenting slices")
+                q = (p.clamp(0, 1) * 255.0).round().to(torch.uint8).cpu().numpy().transpose(1, 0, 2, 3)
+                if region is None:
+                    probs[:, k:k + batch_size] = q
+                else:
+                    inside = region[box][k:k + batch_size]
+                    for c in range(k_classes):
+                        view = probs[c, z0 + k:z0 + k + len(q[c]), box[1], box[2]]
+                        view[inside] = q[c][inside]
+            report(progress, min(k + batch_size, work.shape[0]) / max(work.shape[0], 1), "segmenting slices")
+    if region is not None:
+        labels[box] = np.where(region[box], crop, 0)
     if largest_component or fill_holes:
         labels = postprocess(labels, largest_component, fill_holes)
     if post.get("inside_body") or post.get("min_component_ml"):

@@ -20,7 +20,7 @@ Class sources are names of the DESIGN auto-label table (labels.AUTO_LABELS).
 from __future__ import annotations
 
 from ..errors import ParameterError
-from ..labels import LUNG_LEFT, LUNG_RIGHT, TABLE_HEADREST
+from ..labels import LUNG_LEFT, LUNG_RIGHT, LUNG_TUMOUR, TABLE_HEADREST
 
 MODEL_PRESETS: dict[str, dict] = {
     "cpu-small": {"depth": 5, "base": 8, "max_width": 128, "convs": 2, "norm": "batch", "dropout": 0.0},
@@ -44,6 +44,14 @@ TASKS: dict[str, dict] = {
                      "sources": [TABLE_HEADREST.name]}],
         "window": [-1024.0, 1024.0], "spacing_mm": 2.5, "size": [192, 192], "head": "sigmoid",
         "auto": "autolabel",
+    },
+    # Lung tumours, slice-wise, inside the lung search region only (input masked to it and cropped to
+    # its box): 1.5 mm pixels keep a 5 mm nodule 3 pixels wide, and 176 x 240 (264 x 360 mm) holds
+    # the region of an adult chest. Labels come from lesions inserted into real CT (phantom.lesions).
+    "lung-tumour": {
+        "classes": [{"name": LUNG_TUMOUR.name, "color": list(LUNG_TUMOUR.color), "sources": [LUNG_TUMOUR.name]}],
+        "window": [-1000.0, 300.0], "spacing_mm": 1.5, "size": [176, 240], "head": "sigmoid",
+        "auto": "lesions", "roi": "lungs",
     },
 }
 
