@@ -4,6 +4,8 @@ as their own segments; and the fast paths of statistics, meshes and decoding aga
 from __future__ import annotations
 
 import csv
+import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -194,6 +196,7 @@ def test_process_and_thread_decoding_agree(tmp_path, monkeypatch):
     threads, _ = load(study["dicom"])
     monkeypatch.setenv("MEDSEG_DECODE_PROCESSES", "1")
     monkeypatch.setattr(pixels, "PROCESS_MIN_SLICES", 1)
+    monkeypatch.setitem(sys.modules, "slicer", types.ModuleType("slicer"))  # slicer-core: not the Slicer app
     used = []
     real = pixels._decode_in_processes
     monkeypatch.setattr(pixels, "_decode_in_processes", lambda *a, **k: used.append(1) or real(*a, **k))
@@ -202,6 +205,17 @@ def test_process_and_thread_decoding_agree(tmp_path, monkeypatch):
     a, b = sitk.GetArrayViewFromImage(threads), sitk.GetArrayViewFromImage(processes)
     assert a.dtype == b.dtype == np.int16
     assert np.array_equal(a, b)
+
+
+def test_no_worker_processes_inside_the_slicer_application(monkeypatch):
+    from medseg.io.dicom import pixels
+
+    app = types.ModuleType("slicer")
+    app.app = object()
+    monkeypatch.setitem(sys.modules, "slicer", app)
+    assert not pixels._use_processes(300, 2)
+    monkeypatch.setitem(sys.modules, "slicer", types.ModuleType("slicer"))
+    assert pixels._use_processes(300, 2) == sys.platform.startswith("linux")
 
 
 def test_process_decoding_reports_a_damaged_slice(tmp_path, monkeypatch, abdomen_dicom):
@@ -226,3 +240,52 @@ def test_process_decoding_reports_a_damaged_slice(tmp_path, monkeypatch, abdomen
     image, meta = load(folder, skip_damaged=True)
     assert used and image.GetSize()[2] == 6
     assert meta["damaged"][0]["file"] == str(files[3])
+
+
+def test_lesion_model_is_measured_lesion_by_lesion(tmp_path):
+    pytest.importorskip("torch")
+    import numpy as np
+    import SimpleITK as sitk
+    from scipy import ndimage
+
+    from medseg.io import read_label_image
+    from medseg.pipeline.study import run_study
+    from report_page import ReportPage
+
+    study = write_phantom_study(tmp_path / "chest", seed=0, shape=(32, 128, 128))
+    result = run_study(study["dicom"], tmp_path / "out", models=["lung-tumour"], device="cpu", meshes=False,
+                       dicom_seg=False)
+    (entry,) = result.models
+    labels, _ = read_label_image(tmp_path / "out" / "model-lung-tumour.seg.nrrd")
+    arr = sitk.GetArrayFromImage(labels) > 0
+    comp, n = ndimage.label(arr, structure=np.ones((3, 3, 3), bool))
+    lesions = entry["lesions"]
+    assert len(lesions) == n  # one row per 26-connected component of the model's output
+    sizes = sorted(np.bincount(comp.ravel())[1:].tolist(), reverse=True)
+    assert [x["voxels"] for x in lesions] == sizes
+    # each lesion is its own segment in the statistics, with the same voxels
+    rows = {r["segment"]: r for r in entry["stats_rows"]}
+    assert list(rows) == [f"lung-tumour:lesion-{x['lesion']}" for x in lesions]
+    assert [int(r["voxel_count"]) for r in rows.values()] == sizes
+    if lesions:
+        page = ReportPage.read(tmp_path / "out" / "report.html")
+        (table,) = [t for t in page.tables if t and t[0][:2] == ["lesion", "voxels"]]
+        assert [row[0] for row in table[1:]] == list(rows)
+
+
+def test_lesion_map_numbers_lesions_as_the_lesion_table_does():
+    from medseg.measure.lesions import lesion_table
+    from medseg.pipeline.study_models import lesion_map
+
+    arr = np.zeros((12, 40, 40), np.uint8)
+    arr[2:5, 2:6, 2:6] = 1      # 48 voxels
+    arr[6:11, 20:30, 20:30] = 1  # 500 voxels: lesion 1
+    arr[1:3, 30:33, 5:8] = 2     # 18 voxels of another class
+    image = sitk.GetImageFromArray(arr)
+    image.SetSpacing((0.8, 0.8, 2.0))
+    rows = lesion_table(image, values=[1, 2])
+    numbered = sitk.GetArrayFromImage(lesion_map(image, [1, 2]))
+    assert [r["voxels"] for r in rows] == [500, 48, 18]
+    assert [int((numbered == r["lesion"]).sum()) for r in rows] == [500, 48, 18]
+    assert numbered[8, 25, 25] == 1 and numbered[3, 3, 3] == 2 and numbered[1, 31, 6] == 3
+    assert lesion_map(image, [1, 2]).GetSpacing() == image.GetSpacing()

@@ -5,6 +5,10 @@ named ``<model>:<class>`` in the statistics and radiomics tables, so they never 
 auto-labels (a model's "lung-right" beside the auto-label "lung-right"); its seg.nrrd
 ``model-<model>.seg.nrrd`` keeps the card's own names and colours. The card's range warnings
 (modality, HU percentiles, spacing, demo-only status) become run warnings naming the model.
+
+A lesion model (a class named tumour, lesion or nodule: the lung-tumour model) is measured per
+lesion: each 26-connected component is its own segment ``<model>:lesion-N`` (largest first) in the
+statistics and radiomics, and the report lists each lesion's volume and greatest diameters.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from pathlib import Path
 from typing import Sequence
 
 from ..progress import check_cancel, sub_progress
+
+#: Class names whose components are lesions, measured one by one.
+LESION_CLASS = re.compile(r"tumou?r|lesion|nodule", re.I)
 
 
 def check_models(models: Sequence[str | os.PathLike]) -> list[tuple[str, Path]]:
@@ -47,7 +54,8 @@ def run_models(result, image, meta: dict, model_dirs: Sequence[tuple[str, Path]]
         return []
     from ..io import write_label_image
     from ..unet.card import card_labels
-    from ..unet.predict import OutOfRangeWarning, predict
+    from ..unet.predict import OutOfRangeWarning
+    from .steps import predict  # makes the input region a model's card asks for (the lung search region)
 
     out = []
     for k, (name, folder) in enumerate(model_dirs):
@@ -72,8 +80,41 @@ def run_models(result, image, meta: dict, model_dirs: Sequence[tuple[str, Path]]
             "seconds": seconds, "slices_per_s": round(pred.slices / max(seconds, 1e-9), 1),
             "warnings": list(pred.warnings), "status": pred.card.get("status"), "stats_rows": [],
         })
-        out.append((pred.labels, {lab.value: f"{name}:{lab.name}" for lab in segments}))
+        lesion_values = [lab.value for lab in segments if LESION_CLASS.search(lab.name)]
+        if lesion_values:
+            from ..measure.lesions import lesion_table
+
+            rows = lesion_table(pred.labels, values=lesion_values, names={lab.value: lab.name for lab in segments})
+            result.models[-1]["lesions"] = rows
+            out.append((lesion_map(pred.labels, lesion_values), {r["lesion"]: f"{name}:lesion-{r['lesion']}"
+                                                                 for r in rows}))
+        else:
+            out.append((pred.labels, {lab.value: f"{name}:{lab.name}" for lab in segments}))
     return out
 
 
-__all__ = ["check_models", "model_files", "run_models"]
+def lesion_map(labels, values: Sequence[int]):
+    """A label image on ``labels``' grid where lesion N (:func:`medseg.measure.lesions.lesion_table`'s
+    numbering: 26-connected components of ``values``, largest first) has value N."""
+    import numpy as np
+    import SimpleITK as sitk
+    from scipy import ndimage
+
+    from ..measure.lesions import CONNECTIVITY
+
+    arr = sitk.GetArrayViewFromImage(labels)
+    parts = []  # (voxels, component image, k), in lesion_table's order before its stable sort
+    for value in values:
+        comp, _ = ndimage.label(arr == value, structure=CONNECTIVITY)
+        sizes = np.bincount(comp.ravel())
+        parts += [(int(sizes[k]), comp, k) for k in range(1, len(sizes)) if sizes[k]]
+    order = sorted(range(len(parts)), key=lambda i: -parts[i][0])
+    out = np.zeros(arr.shape, np.uint16 if len(parts) > 255 else np.uint8)
+    for n, i in enumerate(order, start=1):
+        out[parts[i][1] == parts[i][2]] = n
+    image = sitk.GetImageFromArray(out)
+    image.CopyInformation(labels)
+    return image
+
+
+__all__ = ["LESION_CLASS", "check_models", "lesion_map", "model_files", "run_models"]

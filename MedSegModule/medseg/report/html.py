@@ -208,10 +208,17 @@ def _models_section(result) -> str:
                                 (False, True, True, True, True)))
         lesions = m.get("lesions") or []
         if lesions:
-            parts.append(_table(("lesion", "voxels", "volume (ml)", "largest diameter (mm)", "centre (LPS mm)"),
-                                [(_esc(x.get("lesion")), _num(x.get("voxels"), 0), _num(x.get("volume_ml"), 2),
-                                  _num(x.get("diameter_mm"), 1), _esc(x.get("centre_lps_mm"))) for x in lesions],
-                                (False, True, True, True, False)))
+            parts.append(f"<p class='muted'>{len(lesions)} lesion(s): 26-connected components, largest first; "
+                         "diameters between surface-mesh vertices, as pyradiomics' Maximum3DDiameter and the "
+                         "axial long axis (RECIST).</p>")
+            parts.append(_table(("lesion", "voxels", "volume (ml)", "3D diameter (mm)", "axial diameter (mm)",
+                                 "centroid (LPS mm)"),
+                                [(_esc(f"{m['name']}:lesion-{x.get('lesion')}"), _num(x.get("voxels"), 0),
+                                  _num(x.get("volume_ml"), 2), _num(x.get("max_diameter_mm"), 1),
+                                  _num(x.get("max_axial_diameter_mm"), 1),
+                                  _esc(", ".join(f"{c:.1f}" for c in x.get("centroid_lps_mm") or [])))
+                                 for x in lesions],
+                                (False, True, True, True, True, False)))
     return "".join(parts)
 
 

@@ -225,7 +225,12 @@ def _use_processes(n_slices: int, workers: int) -> bool:
     ``sys.executable`` is the application) the thread pool decodes.
     """
     return (workers > 1 and n_slices >= PROCESS_MIN_SLICES and sys.platform.startswith("linux")
-            and "slicer" not in sys.modules and os.environ.get("MEDSEG_DECODE_PROCESSES", "1") != "0")
+            and not _in_slicer() and os.environ.get("MEDSEG_DECODE_PROCESSES", "1") != "0")
+
+
+def _in_slicer() -> bool:
+    # The Slicer application's ``slicer`` module has ``app``; the slicer-core wheel's has not.
+    return getattr(sys.modules.get("slicer"), "app", None) is not None
 
 
 def _process_pool(workers: int):
