@@ -149,9 +149,9 @@ def test_one_value_one_name_one_colour_in_every_output(tmp_path, cli):
     from medseg.mrml.headless import create_headless_app
 
     study = write_phantom_study(tmp_path / "chest", seed=0, shape=(16, 96, 96))
-    out = tmp_path / "run"
-    res = cli("run", study["dicom"], "-o", out, "--no-radiomics")
+    res = cli("run", study["dicom"], "-o", tmp_path / "run", "--no-radiomics")
     assert res.returncode == 0, res.stderr
+    out = tmp_path / "run" / "dicom"  # one folder per study, named from its path
     labels, names = read_label_image(out / "labels.seg.nrrd")
     arr = sitk.GetArrayFromImage(labels)
     arr[2:5, 5:15, 5:15] = 7  # in the air beside the patient: a structure no table names

@@ -88,15 +88,15 @@ def test_models_lists_shipped_and_installed_with_kind_and_status(cli, tmp_path):
     assert res.returncode == 0, res.stderr
     rows = {r["name"]: r for r in json.loads(res.stdout)}
     assert rows["lungs"]["source"] == "shipped" and rows["lungs"]["kind"] == "unet"
-    assert rows["lungs"]["status"] == "ok" and rows["lungs"]["classes"] == ["lung-right", "lung-left"]
+    assert rows["lungs"]["status"] == card["status"] and rows["lungs"]["classes"] == ["lung-right", "lung-left"]
     assert rows["table-headrest"]["status"] == "demo-only"
-    assert rows["my-lungs"]["source"] == "installed" and rows["my-lungs"]["status"] == "ok"
+    assert rows["my-lungs"]["source"] == "installed" and rows["my-lungs"]["status"] == card["status"]
     assert rows["broken"]["status"].startswith("unreadable card")
     assert rows["classifier"]["kind"] == "classifier" and rows["classifier"]["status"] == "no weights file"
 
     text = cli("models", folder)
     assert text.returncode == 0
-    assert any(line.split()[:3] == ["my-lungs", "unet", "ok"] for line in text.stdout.splitlines())
+    assert any(line.split()[:3] == ["my-lungs", "unet", card["status"]] for line in text.stdout.splitlines())
     assert cli("models", tmp_path / "nowhere").returncode == 2
 
 

@@ -115,7 +115,8 @@ def configure_dataset(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=T.seed, default=0, help="split seed")
     p.add_argument("--description", default="", help="training-data description for the model card")
     p.add_argument("--manifest", metavar="M.json",
-                   help="review manifest: per series its source, label origin and the slices dropped or edited")
+                   help="review manifest: per series its source, label origin and the slices dropped or edited "
+                        "(default: none; every slice kept, its label origin as the labels came)")
 
 
 def dataset(inputs, output, labels=None, task=None, classes=None, auto=None, window=None, spacing="task",
