@@ -11,7 +11,8 @@
 # model.pt + model.json are copied into the package. Work files go to out/default-models/ (or $WORK).
 #
 # Usage:  scripts/train_default_models.sh [lungs] [table-headrest]
-# On 2 shared CPU cores: about 20 min per shipped model and 3-4 min per fold; runs under `nice`.
+# On 2 shared CPU cores: about 20-25 min per shipped model; LOSO folds 8-12 min each (lungs, the
+# shipped recipe) and 1-7 min (table-headrest, short folds); runs under `nice`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
