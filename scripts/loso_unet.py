@@ -54,8 +54,10 @@ def summarise(name: str, rows: list[dict]) -> dict:
     return {
         "method": "leave-one-series-out over the six real series (phantoms always in training); each fold "
                   f"trains {r['fold_epochs']} epochs x {r['fold_max_batches']} batches of {r['batch_size']}, "
-                  f"shorter than the shipped model's {r['epochs']} x {r['max_batches']}; scored at full size "
-                  "against the reviewed labels, dropped slices left out",
+                  + ("the shipped model's recipe" if (r["fold_epochs"], r["fold_max_batches"]) == (r["epochs"], r["max_batches"])
+                     else f"shorter than the shipped model's {r['epochs']} x {r['max_batches']}")
+                  + "; scored at full size against the reviewed labels (the card's post-processing), dropped "
+                    "slices left out",
         "rows": rows, "mean_dice": round(sum(scored) / len(scored), 4) if scored else None,
         "mean_over": [row["series"] for row in rows if row.get("dice") is not None],
         "complete": len(rows) == len(tdm.SERIES),

@@ -14,7 +14,8 @@
 # lung-tumour is built by scripts/train_lung_tumour.sh: real chest CT with inserted lesions.
 #
 # Usage:  scripts/train_default_models.sh [lungs] [table-headrest] [lung-tumour]
-# On 2 shared CPU cores: about 20 min per shipped model and 3-4 min per fold; runs under `nice`.
+# On 2 shared CPU cores: about 20-25 min per shipped model; LOSO folds 8-12 min each (lungs, the
+# shipped recipe) and 1-7 min (table-headrest, short folds); runs under `nice`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
