@@ -1,6 +1,6 @@
 """Run every benchmark and write benchmarks/RESULTS.md (machine, date, load, table, targets).
 
-The load average is recorded before and after: above 1 on this machine means other work shared
+The load average is recorded before and after: above 1 when the run starts means other work shared
 its cores during the run, and RESULTS.md says so (wall times then overstate; CPU times less so).
 ``python benchmarks/run_all.py bench_run bench_io`` runs only those modules.
 """
@@ -43,7 +43,8 @@ def main(only: list[str] | None = None) -> None:
         rows += module.main()
         targets += getattr(module, "TARGETS", [])
     after = _load_average()
-    shared = max(before[0], after[0]) > 1.0
+    # The load before the run is other work's; after it, it includes the benchmarks' own processes.
+    shared = before[0] > 1.0
     try:
         import torch
         torch_note = f", torch {torch.__version__}"
@@ -53,7 +54,7 @@ def main(only: list[str] | None = None) -> None:
               f"{os.cpu_count()} CPU cores, Python {platform.python_version()}{torch_note} (`make bench`).\n"
               f"Load average (1, 5, 15 min) before: {before[0]:.2f}, {before[1]:.2f}, {before[2]:.2f}; "
               f"after: {after[0]:.2f}, {after[1]:.2f}, {after[2]:.2f}."
-              + (" **The machine was shared with other work during this run** (load average above 1): wall "
+              + (" **The machine was shared with other work during this run** (load average above 1 when it started): wall "
                  "times are longer than on a quiet machine; CPU times are given where they help." if shared else "")
               + "\n\n| what | time | rate |\n|---|---|---|\n")
     text = header + "\n".join(rows) + "\n"
