@@ -1,4 +1,5 @@
-"""The right-upper-lobe nodule of ct-chest-141 and the seeds the tests, benchmark and figure paint for it."""
+"""Seeds the tests paint: the right-upper-lobe nodule of ct-chest-141 (tests, benchmark, figure) and both
+lungs of a chest phantom (the Slicer-side grow tests)."""
 
 from __future__ import annotations
 
@@ -23,3 +24,26 @@ def nodule_seeds(image: sitk.Image, shift_voxels=(0, 0, 0)) -> np.ndarray:
     seeds[dist <= NODULE_SEED_MM] = 1
     seeds[(dist >= SHELL_MM) & (dist <= SHELL_MM + 1.5)] = 2
     return seeds
+
+
+def phantom_lung_seeds(phantom) -> np.ndarray:
+    """(z, y, x) seeds as painted in the Segment Editor: 1, 2 = a 3x3x3 patch in the right and left lung,
+    3 = background (a patch in the body wall and the volume's corners)."""
+    seeds = np.zeros(phantom.hu.shape, np.uint8)
+    for value, name in ((1, "lung-right"), (2, "lung-left")):
+        idx = np.argwhere(phantom.masks[name])
+        z, y, x = idx[len(idx) // 2]
+        seeds[z - 1:z + 2, y - 1:y + 2, x - 1:x + 2] = value
+    tissue = phantom.masks["body"] & ~phantom.masks["lung-right"] & ~phantom.masks["lung-left"]
+    z, y, x = np.argwhere(tissue)[0]
+    seeds[z:z + 3, y:y + 2, x:x + 2] = 3  # the body wall is background too
+    seeds[:, :2, :2] = seeds[:, -2:, -2:] = 3
+    return seeds
+
+
+def phantom_seed_table():
+    """The seed segments' names and colours (not MedSeg's own, so the tests see them kept)."""
+    from medseg import labels as L
+
+    return [L.Label(1, "right lung", (200, 60, 60)), L.Label(2, "left lung", (60, 60, 200)),
+            L.Label(3, "outside", (90, 90, 90))]

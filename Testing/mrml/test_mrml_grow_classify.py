@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import slicer  # noqa: F401  (slicer-core is required: fail, never skip)
+from grow_helpers import phantom_lung_seeds, phantom_seed_table
 from slicer_fixtures import headless_app  # noqa: F401
 
-from medseg import labels as L
 from medseg.measure.metrics import dice
 from medseg.mrml import scene as S
 from medseg.mrml.logic import MedSegLogic
@@ -24,21 +24,12 @@ def logic(headless_app):
 
 
 def _seed_node(logic, phantom, volume):
-    """Seed segments as a user paints them: a 3x3x3 patch in each lung; background in the body wall and corners."""
-    seeds = np.zeros(phantom.hu.shape, np.uint8)
-    for value, name in ((1, "lung-right"), (2, "lung-left")):
-        idx = np.argwhere(phantom.masks[name])
-        z, y, x = idx[len(idx) // 2]
-        seeds[z - 1:z + 2, y - 1:y + 2, x - 1:x + 2] = value
-    tissue = phantom.masks["body"] & ~phantom.masks["lung-right"] & ~phantom.masks["lung-left"]
-    z, y, x = np.argwhere(tissue)[0]
-    seeds[z:z + 3, y:y + 2, x:x + 2] = 3  # the body wall is background too
-    seeds[:, :2, :2] = seeds[:, -2:, -2:] = 3
+    """Seed segments as a user paints them (:func:`grow_helpers.phantom_lung_seeds`), as a segmentation node."""
+    seeds = phantom_lung_seeds(phantom)
     image = sitk.GetImageFromArray(seeds)
     image.CopyInformation(phantom.to_image())
-    table = [L.Label(1, "right lung", (200, 60, 60)), L.Label(2, "left lung", (60, 60, 200)),
-             L.Label(3, "outside", (90, 90, 90))]
-    return S.labels_to_segmentation_node(logic.scene, image, table, reference_volume=volume, closed_surface=False), seeds
+    return S.labels_to_segmentation_node(logic.scene, image, phantom_seed_table(), reference_volume=volume,
+                                         closed_surface=False), seeds
 
 
 def test_grow_from_seeds_keeps_names_and_colours_and_matches_itk(logic):
@@ -93,11 +84,24 @@ def test_classify_returns_the_probabilities_and_keeps_them_on_the_volume(logic, 
     assert json.loads(volume.GetAttribute("MedSeg.Classification"))["abnormal"] == pytest.approx(out["abnormal"])
 
 
+
+def _grow_in_background(logic):
+    """The chest phantom's lungs grown from seeds in the background worker: (phantom, volume node,
+    seed node, the worker's events, the grown labels (z, y, x))."""
+    from medseg.mrml import background
+
+    phantom = make_chest(seed=4)
+    volume = S.image_to_volume_node(logic.scene, phantom.to_image(), "ct")
+    seed_node, _ = _seed_node(logic, phantom, volume)
+    events = []
+    node = background.run(logic, "growFromSeeds", volume, logic.growOptions(None, "median"), timeout=300,
+                          on_event=events.append, segmentationNode=seed_node, closedSurface=False)
+    return phantom, volume, seed_node, events, sitk.GetArrayFromImage(S.segmentation_node_to_labels(node, volume)[0])
+
+
 def test_the_background_grow_uses_slicers_filter_where_slicer_has_put_its_wrapper_on_the_path(logic, tmp_path,
                                                                                              monkeypatch, request):
     """Slicer adds its module folders to sys.path as it loads them; the background process gets that folder."""
-    from medseg.mrml import background
-
     wrapper = tmp_path / "slicer-modules"
     wrapper.mkdir()
     # STAND-IN for Slicer's vtkSlicerSegmentationsModuleLogicPython: it hands out slicer-core's class.
@@ -107,14 +111,8 @@ def test_the_background_grow_uses_slicers_filter_where_slicer_has_put_its_wrappe
     monkeypatch.syspath_prepend(str(wrapper))
     request.addfinalizer(lambda: sys.modules.pop("vtkSlicerSegmentationsModuleLogicPython", None))
     assert MedSegLogic.growBackgroundNeeds() == ("scipy",)  # nothing to install then
-    phantom = make_chest(seed=4)
-    volume = S.image_to_volume_node(logic.scene, phantom.to_image(), "ct")
-    seed_node, _ = _seed_node(logic, phantom, volume)
-    events = []
-    node = background.run(logic, "growFromSeeds", volume, logic.growOptions(None, "median"), timeout=300,
-                          on_event=events.append, segmentationNode=seed_node, closedSurface=False)
+    phantom, volume, seed_node, events, grown = _grow_in_background(logic)
     assert any(e.text == "grow-cut: Slicer's vtkImageGrowCutSegment" for e in events), [e.text for e in events]
-    grown = sitk.GetArrayFromImage(S.segmentation_node_to_labels(node, volume)[0])
     here = logic.growFromSeeds(volume, seed_node, smooth="median", closedSurface=False)
     np.testing.assert_array_equal(sitk.GetArrayFromImage(S.segmentation_node_to_labels(here, volume)[0]), grown)
     assert dice(grown == 1, phantom.masks["lung-right"]) > 0.95
@@ -122,16 +120,9 @@ def test_the_background_grow_uses_slicers_filter_where_slicer_has_put_its_wrappe
 
 def test_the_background_grow_falls_back_to_itk_without_slicers_wrapper(logic):
     pytest.importorskip("itk")
-    from medseg.mrml import background
     from medseg.mrml.growcut import slicer_filter_available
 
     assert not slicer_filter_available()  # the slicer-core wheel has the class, not Slicer's wrapper module
-    phantom = make_chest(seed=4)
-    volume = S.image_to_volume_node(logic.scene, phantom.to_image(), "ct")
-    seed_node, _ = _seed_node(logic, phantom, volume)
-    events = []
-    node = background.run(logic, "growFromSeeds", volume, logic.growOptions(None, "median"), timeout=300,
-                          on_event=events.append, segmentationNode=seed_node, closedSurface=False)
+    phantom, _volume, _seeds, events, grown = _grow_in_background(logic)
     assert any(e.text == "grow-cut: ITK's FastGrowCut" for e in events), [e.text for e in events]
-    grown = sitk.GetArrayFromImage(S.segmentation_node_to_labels(node, volume)[0])
     assert dice(grown == 2, phantom.masks["lung-left"]) > 0.95

@@ -206,31 +206,19 @@ def test_the_two_sections_widgets_are_in_the_ui_and_wired_to_the_parameter_node(
 
 
 def _seed_node(panel, study, volume):
-    """Seed segments as painted in the Segment Editor: a 3x3x3 patch in each lung, background patches outside."""
-    import numpy as np
+    """Seed segments as painted in the Segment Editor (:func:`grow_helpers.phantom_lung_seeds`)."""
     import SimpleITK as sitk
 
-    from medseg import labels as L
+    from grow_helpers import phantom_lung_seeds, phantom_seed_table
     from medseg.mrml import scene as S
 
     phantom = study["phantom"]
     image = S.volume_node_to_image(volume)
     assert sitk.GetArrayViewFromImage(image).shape == phantom.hu.shape
-    seeds = np.zeros(phantom.hu.shape, np.uint8)
-    for value, name in ((1, "lung-right"), (2, "lung-left")):
-        idx = np.argwhere(phantom.masks[name])
-        z, y, x = idx[len(idx) // 2]
-        seeds[z - 1:z + 2, y - 1:y + 2, x - 1:x + 2] = value
-    tissue = phantom.masks["body"] & ~phantom.masks["lung-right"] & ~phantom.masks["lung-left"]
-    z, y, x = np.argwhere(tissue)[0]
-    seeds[z:z + 3, y:y + 2, x:x + 2] = 3
-    seeds[:, :2, :2] = seeds[:, -2:, -2:] = 3
-    labels = sitk.GetImageFromArray(seeds)
+    labels = sitk.GetImageFromArray(phantom_lung_seeds(phantom))
     labels.CopyInformation(image)
-    table = [L.Label(1, "right lung", (200, 60, 60)), L.Label(2, "left lung", (60, 60, 200)),
-             L.Label(3, "outside", (90, 90, 90))]
-    return S.labels_to_segmentation_node(panel.scene, labels, table, reference_volume=volume, name="seeds",
-                                         closed_surface=False)
+    return S.labels_to_segmentation_node(panel.scene, labels, phantom_seed_table(), reference_volume=volume,
+                                         name="seeds", closed_surface=False)
 
 
 @pytest.fixture
