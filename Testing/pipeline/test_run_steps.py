@@ -274,8 +274,7 @@ def test_lesion_model_is_measured_lesion_by_lesion(tmp_path):
 
 
 def test_lesion_map_numbers_lesions_as_the_lesion_table_does():
-    from medseg.measure.lesions import lesion_table
-    from medseg.pipeline.study_models import lesion_map
+    from medseg.measure.lesions import lesion_map, lesion_table
 
     arr = np.zeros((12, 40, 40), np.uint8)
     arr[2:5, 2:6, 2:6] = 1      # 48 voxels

@@ -55,37 +55,57 @@ def max_diameters(mask: np.ndarray, spacing) -> tuple[float, float]:
     return d3, axial
 
 
-def lesion_table(labels_image: sitk.Image, values=None, names: dict | None = None) -> list[dict]:
+def lesion_map(labels_image: sitk.Image, values=None) -> sitk.Image:
+    """A label image on ``labels_image``'s grid where lesion N has value N: the 26-connected components
+    of each label value in ``values`` (default: every non-zero one), numbered largest first (ties in
+    value order, then in scan order)."""
+    labels = sitk.GetArrayViewFromImage(labels_image)
+    values = [int(v) for v in np.unique(labels) if v] if values is None else [int(v) for v in values]
+    parts = []  # (voxels, components of one value, component number)
+    for value in values:
+        comp, _ = ndimage.label(labels == value, structure=CONNECTIVITY)
+        sizes = np.bincount(comp.ravel())
+        parts += [(int(sizes[k]), comp, k) for k in range(1, len(sizes)) if sizes[k]]
+    order = sorted(range(len(parts)), key=lambda i: -parts[i][0])  # stable: ties keep value, then scan order
+    out = np.zeros(labels.shape, np.uint16 if len(parts) > 255 else np.uint8)
+    for n, i in enumerate(order, start=1):
+        out[parts[i][1] == parts[i][2]] = n
+    image = sitk.GetImageFromArray(out)
+    image.CopyInformation(labels_image)
+    return image
+
+
+def lesion_table(labels_image: sitk.Image, values=None, names: dict | None = None,
+                 numbered: sitk.Image | None = None) -> list[dict]:
     """One dict per lesion of ``labels_image`` (an integer label image), largest first.
 
-    ``values``: the label values to measure (default: every non-zero one); ``names``: {value: name}.
-    Keys: ``lesion`` (1, 2, ... in this order), ``label``, ``name``, ``voxels``, ``volume_ml``,
-    ``max_diameter_mm`` (3D), ``max_axial_diameter_mm`` (within a slice), ``centroid_lps_mm``
-    (x, y, z in the image's physical space), ``slices`` [first, last] (array index z).
+    ``values``: the label values to measure (default: every non-zero one); ``names``: {value: name};
+    ``numbered``: its :func:`lesion_map` when the caller already has it.
+    Keys: ``lesion`` (1, 2, ... in this order, the values of :func:`lesion_map`), ``label``, ``name``,
+    ``voxels``, ``volume_ml``, ``max_diameter_mm`` (3D), ``max_axial_diameter_mm`` (within a slice),
+    ``centroid_lps_mm`` (x, y, z in the image's physical space), ``slices`` [first, last] (array index z).
     """
     labels = sitk.GetArrayViewFromImage(labels_image)
     spacing = labels_image.GetSpacing()[::-1]
     voxel_ml = float(np.prod(spacing)) / 1000.0
-    values = [int(v) for v in np.unique(labels) if v] if values is None else [int(v) for v in values]
+    if numbered is None:
+        numbered = lesion_map(labels_image, values)
+    lesions = sitk.GetArrayViewFromImage(numbered)
     rows = []
-    for value in values:
-        comp, n = ndimage.label(labels == value, structure=CONNECTIVITY)
-        for k, box in enumerate(ndimage.find_objects(comp), start=1):
-            if box is None:
-                continue
-            mask = comp[box] == k
-            d3, axial = max_diameters(mask, spacing)
-            centre = np.array([b.start for b in box], float) + np.argwhere(mask).mean(axis=0)
-            lps = labels_image.TransformContinuousIndexToPhysicalPoint([float(c) for c in centre[::-1]])
-            rows.append({"label": value, "name": (names or {}).get(value, str(value)), "voxels": int(mask.sum()),
-                         "volume_ml": round(float(mask.sum()) * voxel_ml, 3), "max_diameter_mm": round(d3, 1),
-                         "max_axial_diameter_mm": round(axial, 1),
-                         "centroid_lps_mm": [round(float(c), 1) for c in lps],
-                         "slices": [int(box[0].start), int(box[0].stop - 1)]})
-    rows.sort(key=lambda r: -r["voxels"])
-    for i, r in enumerate(rows, start=1):
-        r["lesion"] = i
-    return [{"lesion": r.pop("lesion"), **r} for r in rows]
+    for n, box in enumerate(ndimage.find_objects(lesions), start=1):
+        if box is None:
+            continue
+        mask = lesions[box] == n
+        value = int(labels[box][mask][0])
+        d3, axial = max_diameters(mask, spacing)
+        centre = np.array([b.start for b in box], float) + np.argwhere(mask).mean(axis=0)
+        lps = labels_image.TransformContinuousIndexToPhysicalPoint([float(c) for c in centre[::-1]])
+        rows.append({"lesion": n, "label": value, "name": (names or {}).get(value, str(value)),
+                     "voxels": int(mask.sum()), "volume_ml": round(float(mask.sum()) * voxel_ml, 3),
+                     "max_diameter_mm": round(d3, 1), "max_axial_diameter_mm": round(axial, 1),
+                     "centroid_lps_mm": [round(float(c), 1) for c in lps],
+                     "slices": [int(box[0].start), int(box[0].stop - 1)]})
+    return rows
 
 
 def match_lesions(reference: np.ndarray, predicted: np.ndarray, ignore: np.ndarray | None = None) -> dict:

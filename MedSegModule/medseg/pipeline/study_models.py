@@ -82,39 +82,16 @@ def run_models(result, image, meta: dict, model_dirs: Sequence[tuple[str, Path]]
         })
         lesion_values = [lab.value for lab in segments if LESION_CLASS.search(lab.name)]
         if lesion_values:
-            from ..measure.lesions import lesion_table
+            from ..measure.lesions import lesion_map, lesion_table
 
-            rows = lesion_table(pred.labels, values=lesion_values, names={lab.value: lab.name for lab in segments})
+            numbered = lesion_map(pred.labels, lesion_values)
+            rows = lesion_table(pred.labels, values=lesion_values, names={lab.value: lab.name for lab in segments},
+                                numbered=numbered)
             result.models[-1]["lesions"] = rows
-            out.append((lesion_map(pred.labels, lesion_values), {r["lesion"]: f"{name}:lesion-{r['lesion']}"
-                                                                 for r in rows}))
+            out.append((numbered, {r["lesion"]: f"{name}:lesion-{r['lesion']}" for r in rows}))
         else:
             out.append((pred.labels, {lab.value: f"{name}:{lab.name}" for lab in segments}))
     return out
 
 
-def lesion_map(labels, values: Sequence[int]):
-    """A label image on ``labels``' grid where lesion N (:func:`medseg.measure.lesions.lesion_table`'s
-    numbering: 26-connected components of ``values``, largest first) has value N."""
-    import numpy as np
-    import SimpleITK as sitk
-    from scipy import ndimage
-
-    from ..measure.lesions import CONNECTIVITY
-
-    arr = sitk.GetArrayViewFromImage(labels)
-    parts = []  # (voxels, component image, k), in lesion_table's order before its stable sort
-    for value in values:
-        comp, _ = ndimage.label(arr == value, structure=CONNECTIVITY)
-        sizes = np.bincount(comp.ravel())
-        parts += [(int(sizes[k]), comp, k) for k in range(1, len(sizes)) if sizes[k]]
-    order = sorted(range(len(parts)), key=lambda i: -parts[i][0])
-    out = np.zeros(arr.shape, np.uint16 if len(parts) > 255 else np.uint8)
-    for n, i in enumerate(order, start=1):
-        out[parts[i][1] == parts[i][2]] = n
-    image = sitk.GetImageFromArray(out)
-    image.CopyInformation(labels)
-    return image
-
-
-__all__ = ["LESION_CLASS", "check_models", "lesion_map", "model_files", "run_models"]
+__all__ = ["LESION_CLASS", "check_models", "model_files", "run_models"]
