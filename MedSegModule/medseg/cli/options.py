@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-#: Where a model may run (``auto``: CUDA, then MPS, then the CPU).
-DEVICES = ("auto", "cpu", "cuda", "mps")
+from ..unet.devices import DEVICES  # noqa: F401  (run's --device choices)
 
 
 class DefaultsHelp(argparse.HelpFormatter):

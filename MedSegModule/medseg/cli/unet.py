@@ -17,6 +17,7 @@ import re
 import sys
 
 from ..errors import DependencyError, ParameterError
+from ..unet.devices import DEVICES
 from . import types as T
 from .options import add_input_options
 
@@ -78,20 +79,16 @@ def _warn(lines: list[str]) -> None:
 # --- dataset ---------------------------------------------------------------------------------------
 
 
-#: What ``--device`` takes on every command that runs a network (``cuda:N`` picks one GPU).
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
-
-
 def device_name(text: str) -> str:
-    """An argparse type: one of :data:`DEVICE_CHOICES`, or ``cuda:N``."""
+    """An argparse type: one of :data:`DEVICES`, or ``cuda:N``."""
     value = text.strip().lower()
-    if value in DEVICE_CHOICES or re.fullmatch(r"cuda:\d+", value):
+    if value in DEVICES or re.fullmatch(r"cuda:\d+", value):
         return value
-    raise argparse.ArgumentTypeError(f"invalid device {text!r}: use {', '.join(DEVICE_CHOICES)} or cuda:N")
+    raise argparse.ArgumentTypeError(f"invalid device {text!r}: use {', '.join(DEVICES)} or cuda:N")
 
 
 def add_device_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", type=device_name, default="auto", metavar="{" + ",".join(DEVICE_CHOICES) + "}",
+    p.add_argument("--device", type=device_name, default="auto", metavar="{" + ",".join(DEVICES) + "}",
                    help="where the network runs: auto (CUDA, else Apple MPS, else CPU), cpu, cuda[:N] or mps "
                         "(default auto)")
 

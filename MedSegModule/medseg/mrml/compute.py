@@ -19,9 +19,7 @@ import SimpleITK as sitk
 
 from .. import labels as L
 from ..progress import CancelEvent, Progress, check_cancel, report, sub_progress
-
-#: The U-Net devices the panel offers; "cuda:N" is accepted too.
-DEVICES = ("auto", "cpu", "cuda", "mps")
+from ..unet.devices import DEVICES  # the U-Net devices the panel offers ("cuda:N" is accepted too)
 
 
 @dataclass
