@@ -71,6 +71,18 @@ def test_hand_computed_statistics():
     assert [(r["segment"], r["label_value"]) for r in segment_statistics(image, labels)] == [("label-1", 1), ("label-3", 3)]
 
 
+def test_empty_label_image_lists_only_the_named_segments():
+    # A model that finds nothing gives an all-zero label image: both reductions must cope.
+    image, labels = small_case()
+    empty = sitk.GetImageFromArray(np.zeros(sitk.GetArrayFromImage(labels).shape, np.uint8))
+    empty.CopyInformation(image)
+    assert segment_statistics(image, empty) == []
+    (row,) = segment_statistics(image, empty, {1: "tumour"})
+    assert (row["segment"], row["voxel_count"], row["mean"]) == ("tumour", 0, None)
+    floats = sitk.Cast(image, sitk.sitkFloat32)
+    assert segment_statistics(floats, empty) == []
+
+
 def test_physical_box_follows_the_direction():
     flip_x = (-1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
     image, labels = small_case(flip_x)

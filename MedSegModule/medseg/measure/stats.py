@@ -101,8 +101,9 @@ def _by_histogram(lab: np.ndarray, img: np.ndarray, cancel) -> tuple:
     cum = np.cumsum(hist, axis=1)
     first = np.argmax(hist > 0, axis=1)
     last = span - 1 - np.argmax(hist[:, ::-1] > 0, axis=1)
-    rank_lo = np.array([np.searchsorted(c, (n - 1) // 2, side="right") for c, n in zip(cum, counts)])
-    rank_hi = np.array([np.searchsorted(c, n // 2, side="right") for c, n in zip(cum, counts)])
+    # int dtype given: with no labelled voxel the lists are empty and would index as float
+    rank_lo = np.array([np.searchsorted(c, (n - 1) // 2, side="right") for c, n in zip(cum, counts)], dtype=np.int64)
+    rank_hi = np.array([np.searchsorted(c, n // 2, side="right") for c, n in zip(cum, counts)], dtype=np.int64)
     medians = (levels[rank_lo] + levels[rank_hi]) / 2.0
     return (present + 1, counts, means, stds, levels[first], levels[last], medians)
 

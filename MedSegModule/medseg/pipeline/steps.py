@@ -249,17 +249,24 @@ def predict(image: sitk.Image, model, meta: dict | None = None, device: str = "a
     Returns its :class:`~medseg.unet.predict.Prediction` (labels on the input's grid, the card, and
     the warnings of inputs outside the model's trained range). Needs torch, imported here.
     A card with ``preprocessing.roi`` = ``"lungs"`` (the lung-tumour model) segments only inside the
-    tumour search region, which is made here with :func:`lungs` (``roi=True``) unless ``roi`` is given.
+    tumour search region, which is made here with :func:`lungs` (``roi=True``) unless ``roi`` is given;
+    a card with ``postprocess.min_lung_fraction`` gets the same step's lung mask unless ``lungs`` is given.
     """
     from ..unet.card import read_card
     from ..unet.predict import predict as unet_predict
 
     card = model[1] if isinstance(model, tuple) else read_card(model)
     wanted = (card.get("preprocessing") or {}).get("roi")
-    if wanted and options.get("roi") is None:
-        if wanted != "lungs":
-            raise ParameterError(f"model '{card.get('name')}' asks for an input region {wanted!r} this version "
-                                 "cannot make (only 'lungs')")
-        options["roi"] = lungs(image, meta, roi=True, progress=sub_progress(progress, 0.0, 0.4), cancel=cancel).roi
+    if wanted and wanted != "lungs":
+        raise ParameterError(f"model '{card.get('name')}' asks for an input region {wanted!r} this version "
+                             "cannot make (only 'lungs')")
+    need_roi = bool(wanted) and options.get("roi") is None
+    need_lungs = bool((card.get("postprocess") or {}).get("min_lung_fraction")) and options.get("lungs") is None
+    if need_roi or need_lungs:
+        found = lungs(image, meta, roi=need_roi, progress=sub_progress(progress, 0.0, 0.4), cancel=cancel)
+        if need_roi:
+            options["roi"] = found.roi
+        if need_lungs:
+            options["lungs"] = found.labels
         progress = sub_progress(progress, 0.4, 1.0)
     return unet_predict(image, model, meta, device=device, progress=progress, cancel=cancel, **options)

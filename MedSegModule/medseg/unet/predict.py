@@ -96,11 +96,16 @@ def range_warnings(card: dict, image: sitk.Image, meta: dict | None = None, stat
     return out
 
 
+def _same_grid(mask: sitk.Image, oriented: Reoriented, what: str) -> np.ndarray:
+    """A mask image on the input's grid as a bool LPS array."""
+    if tuple(mask.GetSize()) != tuple(oriented.original.GetSize()):
+        raise ParameterError(f"{what} size {mask.GetSize()} differs from the image's {oriented.original.GetSize()}")
+    return sitk.GetArrayFromImage(Reoriented.of(mask).image) > 0
+
+
 def _region(roi: sitk.Image, oriented: Reoriented, pre: dict):
     """(region bool LPS array, its box, warnings) of a 0/1 ``roi`` image on the input's grid."""
-    if tuple(roi.GetSize()) != tuple(oriented.original.GetSize()):
-        raise ParameterError(f"roi size {roi.GetSize()} differs from the image's {oriented.original.GetSize()}")
-    region = sitk.GetArrayFromImage(Reoriented.of(roi).image) > 0
+    region = _same_grid(roi, oriented, "roi")
     box = roi_box(region)
     notes = []
     if box is None:
@@ -186,7 +191,8 @@ def anatomical_postprocess(labels: np.ndarray, hu: np.ndarray, spacing, inside_b
 def predict(image: sitk.Image, model, meta: dict | None = None, device: str = "auto", tta: bool = False,
             batch_size: int = 8, largest_component: bool | None = None, fill_holes: bool | None = None,
             probabilities: str | os.PathLike | bool | None = None, guard: bool = True, strict: bool = False,
-            progress: Progress | None = None, cancel: CancelEvent = None, roi: sitk.Image | None = None) -> Prediction:
+            progress: Progress | None = None, cancel: CancelEvent = None, roi: sitk.Image | None = None,
+            lungs: sitk.Image | None = None) -> Prediction:
     """Segment ``image`` (HU, any orientation) with ``model`` (folder, shipped name, or (net, card)).
 
     ``probabilities``: None/False (none), True (uint8 array in memory) or a ``.npy`` path (uint8
@@ -197,7 +203,9 @@ def predict(image: sitk.Image, model, meta: dict | None = None, device: str = "a
     when it fires it warns with :class:`AnatomyWarning`, or with ``strict`` raises :class:`AnatomyError`.
     ``roi``: a 0/1 image on ``image``'s grid (a card with ``preprocessing.roi`` needs one, e.g. the
     lung search region): the model then sees only the region (outside set to air, cropped to its
-    box, :mod:`.roi`) and every label outside it is 0.
+    box, :mod:`.roi`) and every label outside it is 0. ``lungs``: the classical lung mask (0/1 or
+    split labels) on ``image``'s grid, needed by a card whose ``postprocess.min_lung_fraction`` drops
+    the components that lie mostly outside the lungs (:func:`.roi.keep_in_lungs`).
     """
     from .card import load_model
     from .distributed import pick_device
@@ -226,6 +234,10 @@ def predict(image: sitk.Image, model, meta: dict | None = None, device: str = "a
     if pre.get("roi") and roi is None:
         raise ParameterError(f"model '{card.get('name')}' segments inside a region ({pre['roi']}): pass it as roi, "
                              "or use medseg.pipeline.steps.predict, which makes it")
+    min_lung = float(post.get("min_lung_fraction") or 0.0)
+    if min_lung > 0 and lungs is None:
+        raise ParameterError(f"model '{card.get('name')}' keeps only lesions inside the lungs: pass the lung mask "
+                             "as lungs, or use medseg.pipeline.steps.predict, which makes it")
     if roi is not None:
         region, box, more = _region(roi, oriented, pre)
         notes += more
@@ -274,6 +286,11 @@ def predict(image: sitk.Image, model, meta: dict | None = None, device: str = "a
     if post.get("inside_body") or post.get("min_component_ml"):
         labels = anatomical_postprocess(labels, hu, oriented.spacing, bool(post.get("inside_body")),
                                         float(post.get("min_component_ml") or 0.0))
+    if min_lung > 0:
+        from .roi import keep_in_lungs
+
+        lung = _same_grid(lungs, oriented, "lungs")
+        labels = keep_in_lungs(labels, lung, oriented.spacing, min_lung)
     anatomy = None
     if guard:
         from .guard import check_anatomy

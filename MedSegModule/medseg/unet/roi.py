@@ -44,3 +44,43 @@ def masked(hu: np.ndarray, roi: np.ndarray, fill: float = float(AIR_HU)) -> np.n
 def box_extent_mm(box: tuple[slice, slice, slice], spacing) -> tuple[float, float]:
     """In-plane size (rows, columns) in mm of ``box`` at ``spacing`` (z, y, x) mm."""
     return ((box[1].stop - box[1].start) * float(spacing[1]), (box[2].stop - box[2].start) * float(spacing[2]))
+
+
+#: In-plane closing radius (mm) that makes the classical lung mask whole again where a lesion sits in it.
+LUNG_CLOSING_MM = 8.0
+
+
+def whole_lungs(lung: np.ndarray, spacing, radius_mm: float = LUNG_CLOSING_MM) -> np.ndarray:
+    """The lung mask (bool, (z, y, x), ``spacing`` (z, y, x) mm) closed slice by slice with a disk of
+    ``radius_mm`` and hole-filled in 3D: a solid nodule (a hole in the classical mask) and the
+    notch a pleural lesion cuts into it count as lung; the liver dome and the heart, far wider than
+    the disk, do not."""
+    from scipy import ndimage
+
+    lung = np.asarray(lung, bool)
+    ry, rx = (max(1, int(round(radius_mm / float(s)))) for s in spacing[1:])
+    yy, xx = np.ogrid[-ry:ry + 1, -rx:rx + 1]
+    disk = ((yy / ry) ** 2 + (xx / rx) ** 2 <= 1.0)[None]
+    padded = np.pad(lung, ((0, 0), (ry, ry), (rx, rx)))
+    closed = ndimage.binary_closing(padded, structure=disk)[:, ry:ry + lung.shape[1], rx:rx + lung.shape[2]]
+    return ndimage.binary_fill_holes(closed | lung)
+
+
+def keep_in_lungs(labels: np.ndarray, lung: np.ndarray, spacing, min_fraction: float) -> np.ndarray:
+    """``labels`` (uint8, (z, y, x)) without the components (26-connected, per class) of which less
+    than ``min_fraction`` lies in :func:`whole_lungs` of ``lung``: a component is judged whole, so a
+    pleural lesion keeps the part that reaches past the lung's edge while a band along the diaphragm
+    or the heart border, mostly outside the lung, goes."""
+    from scipy import ndimage
+
+    out = labels.copy()
+    inside = whole_lungs(lung, spacing)
+    for c in [int(v) for v in np.unique(out) if v]:
+        comp, n = ndimage.label(out == c, structure=np.ones((3, 3, 3), bool))
+        if not n:
+            continue
+        idx = np.arange(1, n + 1)
+        fraction = ndimage.sum(inside, comp, idx) / np.maximum(ndimage.sum(comp > 0, comp, idx), 1)
+        drop = np.r_[False, fraction < float(min_fraction)]
+        out[drop[comp]] = 0
+    return out
