@@ -6,7 +6,8 @@
 # the held-out ct-chest-141 and on its real nodule; that model, whose numbers are all out of
 # sample, is shipped with them in its card (model.pt + model.json copied into the package).
 # `--final` (passed through) would instead train on all three series, ct-chest-141's nodule slices
-# left out. Work files go to out/lung-tumour/ (or $WORK). About 30 min on the shared 2-core machine.
+# left out. Work files go to out/lung-tumour/ (or $WORK). About 10 min with THREADS=2 on an idle
+# 2-core machine (the shipped model), 30 min with one thread at load 8-11.
 #
 # Usage:  scripts/train_lung_tumour.sh [extra options of scripts/train_lung_tumour.py]
 set -euo pipefail
