@@ -93,6 +93,8 @@ def test_predict_asks_for_the_lungs_when_the_card_does(tmp_path):
     found = lungs(image, meta, roi=True)
     with pytest.raises(ParameterError, match="lungs"):
         predict(image, model, meta, device="cpu", roi=found.roi)
+    with pytest.raises(ParameterError, match="lungs size"):  # before the network runs
+        predict(image, model, meta, device="cpu", roi=found.roi, lungs=found.labels[:, :, :1])
     labels = sitk.GetArrayFromImage(predict(image, model, meta, device="cpu", roi=found.roi,
                                             lungs=found.labels).labels) > 0
     region = sitk.GetArrayFromImage(found.roi) > 0

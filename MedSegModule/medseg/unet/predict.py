@@ -25,7 +25,7 @@ from ..labels import AIR_HU
 from ..progress import CancelEvent, Progress, check_cancel, report
 from ..preprocess import Reoriented
 from .data import SliceGrid, hu_stats, normalise
-from .roi import box_extent_mm, masked, roi_box
+from .roi import box_extent_mm, drop_components, keep_in_lungs, masked, roi_box
 
 
 class OutOfRangeWarning(UserWarning):
@@ -180,11 +180,11 @@ def anatomical_postprocess(labels: np.ndarray, hu: np.ndarray, spacing, inside_b
         out[~body_mask(hu, spacing)] = 0
     if min_component_ml > 0:
         voxel_ml = float(np.prod(spacing)) / 1000.0
-        for c in [int(v) for v in np.unique(out) if v]:
-            lab, n = ndimage.label(out == c, structure=np.ones((3, 3, 3), bool))
-            small = np.bincount(lab.ravel()) * voxel_ml < min_component_ml
-            small[0] = False
-            out[small[lab]] = 0
+
+        def small(comp: np.ndarray, n: int) -> np.ndarray:
+            return np.r_[False, np.bincount(comp.ravel(), minlength=n + 1)[1:] * voxel_ml < min_component_ml]
+
+        out = drop_components(out, small)
     return out
 
 
@@ -234,10 +234,12 @@ def predict(image: sitk.Image, model, meta: dict | None = None, device: str = "a
     if pre.get("roi") and roi is None:
         raise ParameterError(f"model '{card.get('name')}' segments inside a region ({pre['roi']}): pass it as roi, "
                              "or use medseg.pipeline.steps.predict, which makes it")
-    min_lung = float(post.get("min_lung_fraction") or 0.0)
-    if min_lung > 0 and lungs is None:
-        raise ParameterError(f"model '{card.get('name')}' keeps only lesions inside the lungs: pass the lung mask "
-                             "as lungs, or use medseg.pipeline.steps.predict, which makes it")
+    min_lung, lung = float(post.get("min_lung_fraction") or 0.0), None
+    if min_lung > 0:  # checked before the network runs, used after it
+        if lungs is None:
+            raise ParameterError(f"model '{card.get('name')}' keeps only lesions inside the lungs: pass the lung "
+                                 "mask as lungs, or use medseg.pipeline.steps.predict, which makes it")
+        lung = _same_grid(lungs, oriented, "lungs")
     if roi is not None:
         region, box, more = _region(roi, oriented, pre)
         notes += more
@@ -286,10 +288,7 @@ def predict(image: sitk.Image, model, meta: dict | None = None, device: str = "a
     if post.get("inside_body") or post.get("min_component_ml"):
         labels = anatomical_postprocess(labels, hu, oriented.spacing, bool(post.get("inside_body")),
                                         float(post.get("min_component_ml") or 0.0))
-    if min_lung > 0:
-        from .roi import keep_in_lungs
-
-        lung = _same_grid(lungs, oriented, "lungs")
+    if lung is not None:
         labels = keep_in_lungs(labels, lung, oriented.spacing, min_lung)
     anatomy = None
     if guard:

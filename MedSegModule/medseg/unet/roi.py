@@ -66,21 +66,31 @@ def whole_lungs(lung: np.ndarray, spacing, radius_mm: float = LUNG_CLOSING_MM) -
     return ndimage.binary_fill_holes(closed | lung)
 
 
+def drop_components(labels: np.ndarray, drop) -> np.ndarray:
+    """``labels`` (uint8, (z, y, x)) without the components (26-connected, per class) that ``drop``
+    picks: ``drop(comp, n)`` gets one class's component map (1..n) and returns a bool array of
+    length n + 1 (index 0, the background, False)."""
+    from scipy import ndimage
+
+    out = labels.copy()
+    for c in [int(v) for v in np.unique(out) if v]:
+        comp, n = ndimage.label(out == c, structure=np.ones((3, 3, 3), bool))
+        if n:
+            out[drop(comp, n)[comp]] = 0
+    return out
+
+
 def keep_in_lungs(labels: np.ndarray, lung: np.ndarray, spacing, min_fraction: float) -> np.ndarray:
     """``labels`` (uint8, (z, y, x)) without the components (26-connected, per class) of which less
     than ``min_fraction`` lies in :func:`whole_lungs` of ``lung``: a component is judged whole, so a
     pleural lesion keeps the part that reaches past the lung's edge while a band along the diaphragm
     or the heart border, mostly outside the lung, goes."""
-    from scipy import ndimage
-
-    out = labels.copy()
     inside = whole_lungs(lung, spacing)
-    for c in [int(v) for v in np.unique(out) if v]:
-        comp, n = ndimage.label(out == c, structure=np.ones((3, 3, 3), bool))
-        if not n:
-            continue
-        idx = np.arange(1, n + 1)
-        fraction = ndimage.sum(inside, comp, idx) / np.maximum(ndimage.sum(comp > 0, comp, idx), 1)
-        drop = np.r_[False, fraction < float(min_fraction)]
-        out[drop[comp]] = 0
-    return out
+
+    def outside_mostly(comp: np.ndarray, n: int) -> np.ndarray:
+        size = np.bincount(comp.ravel(), minlength=n + 1)
+        in_lung = np.bincount(comp[inside], minlength=n + 1)
+        fraction = in_lung / np.maximum(size, 1)
+        return np.r_[False, fraction[1:] < float(min_fraction)]
+
+    return drop_components(labels, outside_mostly)
