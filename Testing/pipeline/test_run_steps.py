@@ -93,6 +93,8 @@ def test_model_adds_its_segments(chest, tmp_path):
     assert table[0][:3] == ["segment", "voxels", "volume (ml)"]
     assert [row[0] for row in table[1:]] == ["lungs:lung-right", "lungs:lung-left"]
     assert int(table[1][1].replace(",", "")) == model_right
+    (figure,) = [f for f in page.images if f.alt.startswith("lungs:")]  # the model's segments on three planes
+    assert "lungs:lung-right: axial" in figure.caption and "lungs:lung-left: sagittal" in figure.caption
 
 
 def test_unknown_model_fails_before_any_work(chest, tmp_path):
@@ -273,6 +275,9 @@ def test_lesion_model_is_measured_lesion_by_lesion(tmp_path):
         page = ReportPage.read(tmp_path / "out" / "report.html")
         (table,) = [t for t in page.tables if t and t[0][:2] == ["lesion", "voxels"]]
         assert [row[0] for row in table[1:]] == list(rows)
+        (figure,) = [f for f in page.images if f.alt == "lung-tumour: where each lesion lies"]
+        assert [p.split(":")[0] for p in figure.caption.split(". ", 1)[1].split("; ")] == \
+            [f"lesion-{x['lesion']}" for x in lesions][:8]
 
 
 def test_lesion_map_numbers_lesions_as_the_lesion_table_does():

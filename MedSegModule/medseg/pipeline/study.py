@@ -102,7 +102,7 @@ def run_study(path: str | os.PathLike, outdir: str | os.PathLike, *, series: str
     from ..labels import AUTO_LABELS, BODY
     from ..measure.stats import segment_statistics
     from ..report.figures import overlay_axial
-    from ..report.collect import add_study_pictures
+    from ..report.collect import add_model_pictures, add_study_pictures
     from ..report.facts import run_parameters
     from ..report.html import write_report
     from .files import check_outputs
@@ -166,6 +166,7 @@ def run_study(path: str | os.PathLike, outdir: str | os.PathLike, *, series: str
                                                       title="Auto-labels (radiological view; body as outline)",
                                                       inputs=inputs, outline=(BODY.value,))
             add_study_pictures(result, loaded.image, labels, loaded.meta)
+            add_model_pictures(result, loaded.image, predicted)
     except BaseException:
         writer.finish(raise_errors=False)  # the first error is the one to report
         raise

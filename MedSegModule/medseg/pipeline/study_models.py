@@ -79,6 +79,7 @@ def run_models(result, image, meta: dict, model_dirs: Sequence[tuple[str, Path]]
             "segments": [lab.name for lab in segments], "seg_nrrd": path, "slices": pred.slices,
             "seconds": seconds, "slices_per_s": round(pred.slices / max(seconds, 1e-9), 1),
             "warnings": list(pred.warnings), "status": pred.card.get("status"), "stats_rows": [],
+            "label_table": segments,  # in memory, for the report's picture of the model's segments
         })
         lesion_values = [lab.value for lab in segments if LESION_CLASS.search(lab.name)]
         if lesion_values:

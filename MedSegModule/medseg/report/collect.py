@@ -1,7 +1,8 @@
 """What report.html needs from a run that only exists while the images are in memory.
 
 :func:`add_study_pictures` is called once by the pipeline after the labels are made; it records
-the grid and renders the pictures that live only inside the report (PNG bytes, no extra files).
+the grid and renders the pictures that live only inside the report (PNG bytes, no extra files);
+:func:`add_model_pictures` does the same for the U-Net models run with ``--model``.
 """
 
 from __future__ import annotations
@@ -39,8 +40,23 @@ def add_study_pictures(result, image: sitk.Image, labels: sitk.Image, meta: dict
         result.pictures["planes"] = planes
 
 
+def add_model_pictures(result, image: sitk.Image, predicted) -> None:
+    """One picture per model run (``result.models``, with ``predicted``: [(label image, names)] in
+    the same order): a lesion model's lesions each on their slice whole and close up, any other
+    model's segments on three planes. Stored as the entry's ``picture``."""
+    from .lesion_views import lesion_views
+
+    for entry, (labelmap, names) in zip(result.models, predicted):
+        if "lesions" in entry:
+            entry["picture"] = lesion_views(image, labelmap, entry["lesions"])
+        else:
+            table = entry.get("label_table") or []
+            entry["picture"] = label_planes(image, labelmap, table, names={lab.value: names.get(lab.value, lab.name)
+                                                                           for lab in table}) if table else None
+
+
 def _names(result) -> dict[str, int]:
     return {str(r["segment"]): int(r["label_value"]) for r in result.stats_rows if int(r.get("voxel_count") or 0)}
 
 
-__all__ = ["add_study_pictures", "display_name", "DISPLAY_NAMES"]
+__all__ = ["add_model_pictures", "add_study_pictures", "display_name", "DISPLAY_NAMES"]

@@ -114,7 +114,7 @@ class _Volume:
         return position_text(self.image.TransformContinuousIndexToPhysicalPoint(index)[axis], axis)
 
 
-def _rgb(ct: np.ndarray, window: tuple[float, float], mask: np.ndarray | None = None,
+def rgb_slice(ct: np.ndarray, window: tuple[float, float], mask: np.ndarray | None = None,
          colour: tuple[float, float, float] = (1.0, 0.0, 1.0), alpha: float = 0.5) -> np.ndarray:
     """A windowed CT slice as RGB (0..1), with ``mask`` blended in ``colour``: one image to draw, not two."""
     lo, hi = window[0] - window[1] / 2, window[0] + window[1] / 2
@@ -125,7 +125,7 @@ def _rgb(ct: np.ndarray, window: tuple[float, float], mask: np.ndarray | None = 
     return rgb
 
 
-class _Sheet:
+class Sheet:
     """Panels on one matplotlib axes, each placed by its box in sheet units (1 unit = a panel's height).
 
     One axes, not one per panel: building and laying out dozens of axes would cost more than
@@ -164,7 +164,7 @@ class _Sheet:
         return png_bytes(self.fig, dpi=dpi)
 
 
-def _box(width_mm: float, height_mm: float, most_ratio: float = 3.0) -> tuple[float, float]:
+def panel_box(width_mm: float, height_mm: float, most_ratio: float = 3.0) -> tuple[float, float]:
     """(w, h) in sheet units of a panel of that physical size: 1 unit high, unless wider than ``most_ratio``."""
     r = width_mm / height_mm
     return (r, 1.0) if r <= most_ratio else (most_ratio, most_ratio / r)
@@ -186,12 +186,12 @@ def montage(image: sitk.Image, *, every: int | None = None, window: tuple[float,
     rem = vol.labels(removed) if removed is not None else None
     cols = min(columns, len(zs))
     rows = math.ceil(len(zs) / cols)
-    w, h = _box(*vol.extent_mm(2))
-    gap, head, t = 0.03, 0.12, _Sheet.TITLE
-    sheet = _Sheet(cols * (w + gap), head + rows * (h + t + gap), inch_per_unit=1.9 / w)
+    w, h = panel_box(*vol.extent_mm(2))
+    gap, head, t = 0.03, 0.12, Sheet.TITLE
+    sheet = Sheet(cols * (w + gap), head + rows * (h + t + gap), inch_per_unit=1.9 / w)
     for n, z in enumerate(zs):
         x0, y0 = (n % cols) * (w + gap), head + (n // cols) * (h + t + gap) + t
-        extent = sheet.place(_rgb(vol.ct(2, z), window), x0, y0, w, h, 2, vol.position(2, z))
+        extent = sheet.place(rgb_slice(vol.ct(2, z), window), x0, y0, w, h, 2, vol.position(2, z))
         if rem is not None and rem[z].any():
             sheet.outline(rem[z] != 0, extent, TABLE_HEADREST.color_float)
     apart = "every axial slice" if every == 1 else \
@@ -219,11 +219,11 @@ def _plane_layout(vol: _Volume, gap: float, t: float) -> dict[int, tuple[float, 
     """Where the axial (2), coronal (1) and sagittal (0) panels of one row go: {axis: (x, y, w, h)}, sheet
     units, y from the row's top (each panel's caption above it). Side by side; for a short stack (a
     few cm of a wide body) the flat coronal and sagittal panels go one above the other, twice as wide."""
-    (aw, ah), (cw, ch), (sw, sh) = (_box(*vol.extent_mm(a)) for a in (2, 1, 0))
+    (aw, ah), (cw, ch), (sw, sh) = (panel_box(*vol.extent_mm(a)) for a in (2, 1, 0))
     side = {2: (0.0, t, aw, ah), 1: (aw + gap, t + (1 - ch) / 2, cw, ch),
             0: (aw + cw + 2 * gap, t + (1 - sh) / 2, sw, sh)}
     wide = cw + sw + gap
-    (cw2, ch2), (sw2, sh2) = (_box(*vol.extent_mm(a), most_ratio=wide) for a in (1, 0))
+    (cw2, ch2), (sw2, sh2) = (panel_box(*vol.extent_mm(a), most_ratio=wide) for a in (1, 0))
     if ch + sh + t + gap > 1 or min(cw2 / cw, sw2 / sw) < 1.5:
         return side
     return {2: (0.0, t, aw, ah), 1: (aw + gap, t, cw2, ch2), 0: (aw + gap, 2 * t + ch2 + gap, sw2, sh2)}
@@ -246,12 +246,12 @@ def label_planes(image: sitk.Image, labels: sitk.Image, label_table: Sequence[La
     shown = [(i, lb) for i, lb in enumerate(label_table) if counts[2][:, i].sum()]
     if not shown:
         return None
-    gap, t = 0.04, _Sheet.TITLE
+    gap, t = 0.04, Sheet.TITLE
     slots = _plane_layout(vol, gap, t)
     width = max(x + w for x, _, w, _ in slots.values())
     height = max(y + h for _, y, _, h in slots.values())
     row = t + height + gap  # the label's name, then the panels with their captions
-    sheet = _Sheet(width, len(shown) * row, inch_per_unit=2.5)
+    sheet = Sheet(width, len(shown) * row, inch_per_unit=2.5)
     names = names or {}
     titles = []
     for r, (i, lb) in enumerate(shown):
@@ -263,7 +263,7 @@ def label_planes(image: sitk.Image, labels: sitk.Image, label_table: Sequence[La
             mask = vol.cut(lab, axis, k) == lb.value
             where = f"{_PLANES[axis]} {vol.position(axis, k)}"
             titles.append(f"{name}: {where}")
-            sheet.place(_rgb(vol.ct(axis, k), window, mask, lb.color_float, a), x0, r * row + t + y0, w, h, axis,
+            sheet.place(rgb_slice(vol.ct(axis, k), window, mask, lb.color_float, a), x0, r * row + t + y0, w, h, axis,
                         where)
     return Picture(sheet.png(dpi=95), f"window {window[0]:g}/{window[1]:g} HU (centre/width)", titles)
 
