@@ -195,6 +195,9 @@ def configure_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--neg-fraction", type=T.fraction, default=0.25,
                    help="share of slices without labels per epoch, in [0, 1] (default 0.25)")
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--context-mm", type=T.number(0.0, 50.0), default=0.0, metavar="MM",
+                   help="a 2.5D model: the planes MM above and below each slice as two more input channels, in "
+                        "[0, 50] (default 0: 2D; the same training folder serves both)")
     p.add_argument("--max-batches", type=T.positive, help="cap on batches per epoch (default: none, every batch)")
     p.add_argument("--patience", type=T.non_negative, default=0, help="early stopping after N epochs without progress")
     p.add_argument("--seed", type=T.seed, default=0)
@@ -235,7 +238,8 @@ def train_options(args: argparse.Namespace) -> dict:
         "optimizer": args.optimizer, "weight_decay": args.weight_decay, "schedule": args.schedule,
         "loss": {"dice_epochs": args.dice_epochs, "early_dice_weight": early, "late_dice_weight": late},
         "augment": AugmentConfig.off().to_dict() if args.no_augment else AugmentConfig().to_dict(),
-        "neg_fraction": args.neg_fraction, "max_batches": args.max_batches, "patience": args.patience,
+        "neg_fraction": args.neg_fraction, "context_mm": args.context_mm, "max_batches": args.max_batches,
+        "patience": args.patience,
         "seed": args.seed, "device": args.device, "amp": args.amp, "workers": args.workers,
         "montage": not args.no_montage, "gif": args.gif, "name": args.name, "description": args.description,
         "synthetic": args.synthetic,

@@ -1,4 +1,4 @@
-"""On-the-fly augmentation of one (H, W) slice and its mask, identical geometry on both, seeded.
+"""On-the-fly augmentation of one (H, W) slice (or (C, H, W) channels of it) and its mask, identical geometry on all, seeded.
 
 Geometry (one affine resampling, scipy.ndimage, about the slice centre): shifts up to
 ``shift`` x size (default ±10 %), rotation up to ``rotate_deg`` (±10°), zoom up to ``zoom``
@@ -59,16 +59,20 @@ def _swap_lut(mirror_pairs) -> np.ndarray | None:
 
 def augment(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig,
             mirror_pairs=()) -> tuple[np.ndarray, np.ndarray]:
-    """Augmented copies of ``image`` (H, W) float32 in [0, 1] and ``mask`` (H, W) uint8.
+    """Augmented copies of ``image`` (H, W) or (C, H, W) float32 in [0, 1] and ``mask`` (H, W) uint8.
 
-    Every random number comes from ``rng``, so the same generator state gives the same result.
+    Every random number comes from ``rng``, so the same generator state gives the same result, and
+    every channel (a 2.5D model's neighbouring planes) gets the same geometry and intensity change.
     Samples from outside the slice take the image's minimum (air) and background 0.
     """
     image = np.asarray(image, dtype=np.float32)
     mask = np.asarray(mask, dtype=np.uint8)
     if not cfg.enabled:
         return image.copy(), mask.copy()
-    h, w = image.shape
+    flat = image.ndim == 2
+    if flat:
+        image = image[None]
+    h, w = image.shape[-2:]
     # Draw everything up front in a fixed order so the stream does not depend on which parts fire.
     angle = math.radians(rng.uniform(-cfg.rotate_deg, cfg.rotate_deg))
     scale = 1.0 + rng.uniform(-cfg.zoom, cfg.zoom)
@@ -90,15 +94,16 @@ def augment(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, cfg: 
         centre = np.array([(h - 1) / 2.0, (w - 1) / 2.0])
         off = centre - m @ centre - np.array([dy, dx])
         fill = float(image.min()) if image.size else 0.0
-        image = ndimage.affine_transform(image, m, off, order=1, mode="constant", cval=fill)
+        image = np.stack([ndimage.affine_transform(plane, m, off, order=1, mode="constant", cval=fill)
+                          for plane in image])
         mask = ndimage.affine_transform(mask, m, off, order=0, mode="constant", cval=0)
     if flip_lr:
-        image, mask = image[:, ::-1], mask[:, ::-1]
+        image, mask = image[..., ::-1], mask[:, ::-1]
         lut = _swap_lut(mirror_pairs)
         if lut is not None:
             mask = lut[mask]
     if flip_ud:
-        image, mask = image[::-1], mask[::-1]
+        image, mask = image[:, ::-1], mask[::-1]
     if crop is not None:
         r, cy, cx = crop
         yy, xx = np.ogrid[:h, :w]
@@ -106,8 +111,8 @@ def augment(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, cfg: 
         image = np.where(outside, np.float32(image.min()), image)
         mask = np.where(outside, np.uint8(0), mask)
     if blur > 0.05:
-        image = ndimage.gaussian_filter(np.ascontiguousarray(image), blur)
+        image = ndimage.gaussian_filter(np.ascontiguousarray(image), (0.0, blur, blur))
     image = image * np.float32(gain) + np.float32(offset)
     if sigma > 0:
         image = image + np.random.default_rng(noise_seed).normal(0.0, sigma, image.shape).astype(np.float32)
-    return np.ascontiguousarray(image, dtype=np.float32), np.ascontiguousarray(mask)
+    return np.ascontiguousarray(image[0] if flat else image, dtype=np.float32), np.ascontiguousarray(mask)

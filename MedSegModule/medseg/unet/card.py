@@ -188,6 +188,11 @@ def validate(card: dict, where: str = CARD) -> dict:
     if lo >= hi or h % arch.multiple or w % arch.multiple or (spacing is not None and spacing <= 0):
         raise ModelError(f"{where}: bad preprocessing (window {lo}..{hi} HU, size {h}x{w} must be multiples of "
                          f"{arch.multiple}, spacing {spacing} mm)")
+    from .data import input_channels
+
+    if arch.in_channels != input_channels(pre):
+        raise ModelError(f"{where}: architecture.in_channels {arch.in_channels} but preprocessing.context_mm "
+                         f"{pre.get('context_mm', 0)} means {input_channels(pre)} input channel(s)")
     return card
 
 

@@ -6,6 +6,13 @@ patient's left. Each slice (ny, nx) at (sy, sx) mm is then resampled to the mode
 spacing (or kept) and centre-cropped/padded to the model size (H, W), in one bilinear (images)
 or nearest (labels) sampling step. The inverse maps (N, K, H, W) probabilities back onto the
 input slice grid, so labels land on the input's grid exactly (same array shape, geometry copied).
+
+A card with ``preprocessing.context_mm`` > 0 (a 2.5D model) sees each slice with the planes that
+distance above and below it as two more channels (:func:`context_planes`), so a nodule (round
+through the stack) and a vessel or a band of dependent density (which moves or runs on) differ.
+The planes are interpolated linearly along z at that distance in mm, never "the next slice",
+so a 1 mm and a 3 mm series give the model the same geometry; beyond the ends of the stack
+the end slice repeats.
 """
 
 from __future__ import annotations
@@ -105,6 +112,38 @@ class SliceGrid:
         shift = torch.zeros((1, p.shape[1], 1, 1), dtype=p.dtype, device=p.device)
         shift[:, 0] = 1.0  # background is 1 outside: sample p - shift with zero padding, add it back
         return F.grid_sample(p - shift, grid, mode="bilinear", padding_mode="zeros", align_corners=True) + shift
+
+
+#: Channels of a 2.5D model's input: the plane ``context_mm`` below, the slice, the plane above.
+CONTEXT_CHANNELS = 3
+
+
+def input_channels(preprocessing: dict) -> int:
+    """Input channels a card's ``preprocessing`` implies: 3 with ``context_mm`` > 0, else 1."""
+    return CONTEXT_CHANNELS if float(preprocessing.get("context_mm") or 0.0) > 0 else 1
+
+
+def context_planes(stack, zs, spacing_z_mm: float, context_mm: float, coords=None) -> np.ndarray:
+    """(len(zs), 3, ...) float32: for each slice index in ``zs`` of ``stack`` (z, ...), the planes at
+    ``-context_mm``, 0 and ``+context_mm`` along z (slice spacing ``spacing_z_mm``), linearly
+    interpolated, clamped to the stack's ends. ``coords``: each stack slice's index in its series
+    (increasing), when slices were left out of the stack, so a plane is interpolated across the gap
+    from the slices either side. ``stack`` may be a memory map; only the needed slices are read."""
+    n = len(stack)
+    zs = np.asarray(zs, dtype=np.int64)
+    c = np.arange(n, dtype=np.float64) if coords is None else np.asarray(coords, dtype=np.float64)
+    d = float(context_mm) / float(spacing_z_mm)
+    shape = (-1,) + (1,) * (np.ndim(stack) - 1)
+    planes = []
+    for off in (-d, 0.0, d):
+        pos = np.clip(c[zs] + off, c[0], c[-1])
+        lo = np.clip(np.searchsorted(c, pos, side="right") - 1, 0, n - 1)
+        hi = np.minimum(lo + 1, n - 1)
+        gap = np.where(hi > lo, c[hi] - c[lo], 1.0)
+        w = np.clip((pos - c[lo]) / gap, 0.0, 1.0).astype(np.float32).reshape(shape)
+        a = np.asarray(stack[lo], dtype=np.float32)
+        planes.append(a if not w.any() else (1.0 - w) * a + w * np.asarray(stack[hi], dtype=np.float32))
+    return np.stack(planes, axis=1)
 
 
 def normalise(hu: torch.Tensor, window: tuple[float, float]) -> torch.Tensor:

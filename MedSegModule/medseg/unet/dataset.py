@@ -181,6 +181,7 @@ def write_dataset(studies: Sequence[Study], out_dir: str | os.PathLike, *, class
             "positive_slices": int(np.count_nonzero(y.reshape(len(y), -1).any(axis=1))),
             "class_voxels": [int(np.count_nonzero(y == c["value"])) for c in table],
             "modality": st.meta.get("modality", "unknown"), "spacing_xyz_mm": list(st.image.GetSpacing()),
+            "slice_spacing_mm": float(oriented.spacing[0]),  # along the cached stack (LPS z), for 2.5D models
             "hu": hu_stats(hu),
             "series": st.series or Path(st.input).name, "source": st.kind, "origin": st.origin,
             "slice_z": keep, "slice_origin": ["edited" if z in st.edited else st.origin for z in keep],

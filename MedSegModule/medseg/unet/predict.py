@@ -1,6 +1,7 @@
 """U-Net inference: slice by slice in batches, labels back on the input grid, optional TTA.
 
-Per batch of axial slices (LPS order): HU -> model grid (resample + crop/pad, :mod:`.data`) ->
+Per batch of axial slices (LPS order; a 2.5D card adds the planes ``context_mm`` above and below
+each slice as channels, :func:`.data.context_planes`): HU -> model grid (resample + crop/pad, :mod:`.data`) ->
 window/normalise -> network -> class probabilities -> back onto the input slice grid ->
 argmax. Only one batch lives at model resolution at a time; the outputs are a uint8 label
 volume and, when asked, uint8 probabilities (0..255 = 0..1) in memory or in a memory-mapped
@@ -24,7 +25,7 @@ from ..errors import MedSegError, ParameterError
 from ..labels import AIR_HU
 from ..progress import CancelEvent, Progress, check_cancel, report
 from ..preprocess import Reoriented
-from .data import SliceGrid, hu_stats, normalise
+from .data import SliceGrid, context_planes, hu_stats, normalise
 from .roi import box_extent_mm, drop_components, keep_in_lungs, masked, roi_box
 
 
@@ -247,6 +248,7 @@ def predict(image: sitk.Image, model, meta: dict | None = None, device: str = "a
         warnings.warn(note, OutOfRangeWarning, stacklevel=2)
     work = hu if region is None else masked(hu[box], region[box])
     grid = SliceGrid.make(work.shape[1:], oriented.spacing[1:], pre["size"], pre.get("spacing_mm"))
+    context_mm = float(pre.get("context_mm") or 0.0)
     k_classes = len(card["classes"])
     labels = np.zeros(hu.shape, dtype=np.uint8)
     crop = np.zeros(work.shape, dtype=np.uint8) if region is not None else labels
@@ -264,7 +266,11 @@ def predict(image: sitk.Image, model, meta: dict | None = None, device: str = "a
     with torch.inference_mode():
         for k in range(0, work.shape[0], batch_size):
             check_cancel(cancel)
-            x = torch.from_numpy(np.array(work[k:k + batch_size], dtype=np.float32))[:, None].to(dev)  # a copy: hu is read-only
+            if context_mm > 0:  # a 2.5D model: the planes context_mm above and below as channels
+                x = torch.from_numpy(context_planes(work, range(k, min(k + batch_size, work.shape[0])),
+                                                    oriented.spacing[0], context_mm)).to(dev)
+            else:
+                x = torch.from_numpy(np.array(work[k:k + batch_size], dtype=np.float32))[:, None].to(dev)  # a copy: hu is read-only
             x = normalise(grid.to_model(x, fill=float(AIR_HU)), window).contiguous(memory_format=torch.channels_last)
             p = to_probs(net(x), head)
             if tta:

@@ -47,6 +47,7 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     neg_fraction: float = 0.25
+    context_mm: float = 0.0                    # > 0: a 2.5D model, the planes this far (mm) above and below as channels
     max_batches: int | None = None             # cap on batches per epoch (quick runs)
     patience: int = 0                          # early stopping: epochs without a better val Dice (0 = off)
     seed: int = 0
@@ -86,7 +87,10 @@ def _architecture(cfg: TrainConfig, info: dict):
 
     n = len(info["classes"])
     head = info.get("head", "softmax")
-    kw = {**model_preset(cfg.preset), **cfg.arch, "head": head, "n_classes": 1 if head == "sigmoid" else n}
+    from .data import input_channels
+
+    kw = {**model_preset(cfg.preset), **cfg.arch, "head": head, "n_classes": 1 if head == "sigmoid" else n,
+          "in_channels": input_channels(info["preprocessing"])}
     arch = Architecture(**kw)
     h, w = info["preprocessing"]["size"]
     if h % arch.multiple or w % arch.multiple:
@@ -174,6 +178,10 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, resume: bool = F
     check_outputs([out / n for n in ("model.pt", "model.json", CHECKPOINT, "metrics.csv")], expand_inputs([data_dir]))
     d = setup(cfg.device)
     info = read_dataset(data_dir)
+    if cfg.context_mm < 0:
+        raise ParameterError(f"context_mm must be 0 (2D) or a distance in mm, got {cfg.context_mm}")
+    if cfg.context_mm > 0:  # the same cached slices serve a 2D and a 2.5D model; the card says which
+        info["preprocessing"] = {**info["preprocessing"], "context_mm": float(cfg.context_mm)}
     seed_everything(cfg.seed)
     arch = _architecture(cfg, info)
     head, n_classes = arch.head, len(info["classes"])
@@ -263,7 +271,7 @@ def train(data_dir, out_dir, config: TrainConfig | None = None, resume: bool = F
                 with torch.inference_mode():
                     x = fixed[0].to(d.device).contiguous(memory_format=torch.channels_last)
                     pred = predicted_labels(net(x), head).cpu().numpy()
-                frames.append(montage(fixed[0][:, 0].numpy(), fixed[1].numpy(), pred, colours,
+                frames.append(montage(fixed[0][:, fixed[0].shape[1] // 2].numpy(), fixed[1].numpy(), pred, colours,
                                       out / "montage" / f"epoch_{epoch + 1:04d}.png",
                                       f"epoch {epoch + 1}: val Dice {row['val_dice']:.3f}"))
         report(progress, (epoch + 1 - start) / max(1, cfg.epochs - start),
