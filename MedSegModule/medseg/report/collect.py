@@ -51,8 +51,7 @@ def add_model_pictures(result, image: sitk.Image, predicted) -> None:
             entry["picture"] = lesion_views(image, labelmap, entry["lesions"])
         else:
             table = entry.get("label_table") or []
-            entry["picture"] = label_planes(image, labelmap, table, names={lab.value: names.get(lab.value, lab.name)
-                                                                           for lab in table}) if table else None
+            entry["picture"] = label_planes(image, labelmap, table, names=names) if table else None
 
 
 def _names(result) -> dict[str, int]:

@@ -219,8 +219,9 @@ def _models_section(result) -> str:
                                   _esc(", ".join(f"{c:.1f}" for c in x.get("centroid_lps_mm") or [])))
                                  for x in lesions],
                                 (False, True, True, True, True, False)))
-            parts.append("<p class='muted'>Radiomics of each lesion: <code>--radiomics</code> (radiomics.csv and the "
-                         "Radiomics section).</p>" if not getattr(result, "radiomics_rows", None) else "")
+            if not getattr(result, "radiomics_rows", None):
+                parts.append("<p class='muted'>Radiomics of each lesion: <code>--radiomics</code> (radiomics.csv and "
+                             "the Radiomics section).</p>")
         shown = m.get("picture")
         if shown is not None:
             what = "where each lesion lies" if lesions else "the model's segments on three planes"
