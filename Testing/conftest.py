@@ -22,6 +22,25 @@ def shared(*parts: str) -> Path:
     return path
 
 
+def liver_dome_reference(hu: np.ndarray) -> np.ndarray:
+    """The top of the liver's dome in ct-pelvis-chest-134 (HU, z, y, x on its LPS grid): in a box read
+    off the figure (slices 110-113, rows 220-260, columns 160-210, the right base), the tissue islands
+    of each slice (denser than -400 HU, enclosed by air in that slice, over 300 voxels)."""
+    import numpy as np
+    from scipy import ndimage
+
+    dome = np.zeros(hu.shape, dtype=bool)
+    for z in range(110, 114):
+        tissue = hu[z] > -400
+        lab, _ = ndimage.label(ndimage.binary_fill_holes(~tissue) & tissue)
+        big = np.flatnonzero(np.bincount(lab.ravel()) > 300)
+        island = np.isin(lab, big[big > 0])
+        box = np.zeros_like(island)
+        box[220:261, 160:211] = True
+        dome[z] = island & box
+    return dome
+
+
 @pytest.fixture(scope="session")
 def abdomen_dicom() -> Path:
     return shared("ct-abdomen-20", "dicom")

@@ -225,3 +225,29 @@ def test_lungs_to_file_writes_labels_and_roi(tmp_path):
     plain = tmp_path / "lungs.nrrd"
     files.lungs_to_file(study["dicom"], plain)
     assert set(np.unique(sitk.GetArrayFromImage(read_label_image(plain)[0]))) == {0, 1}
+
+
+def test_diaphragm_dome_island_is_not_lung():
+    """Near the base an axial slice cuts the liver's dome as an island with lung all round it; per-slice
+    hole filling must not make it lung, while an interior nodule (lung above and below) stays in."""
+    phantom = make_chest(seed=9, nodule="interior")
+    hu = phantom.hu.copy()
+    right, left = phantom.masks["lung-right"].copy(), phantom.masks["lung-left"].copy()
+    k0 = int(np.flatnonzero(right.any(axis=(1, 2)))[0]) + 4  # the new base: liver below it
+    liver = np.zeros_like(right)
+    liver[:k0] = right[:k0]
+    cy, cx = (int(round(c)) for c in ndimage.center_of_mass(right[k0]))
+    yy, xx = np.mgrid[:hu.shape[1], :hu.shape[2]]
+    sy, sx = phantom.spacing[1], phantom.spacing[2]
+    for i, radius_mm in enumerate((22.0, 18.0, 12.0)):
+        liver[k0 + i] |= (((yy - cy) * sy) ** 2 + ((xx - cx) * sx) ** 2 <= radius_mm ** 2) & right[k0 + i]
+    dome = liver & (np.arange(hu.shape[0]) >= k0)[:, None, None]
+    assert dome.sum() > 50 and not (dome & ~right).any()  # an island inside the lung on each slice
+    hu[liver] = 55.0
+    right &= ~liver
+    seg = segment_lungs(hu, phantom.spacing)
+    share = float(seg.right[dome].mean())
+    print(f"dome voxels labelled lung: {share:.1%} of {int(dome.sum())}")
+    assert share <= 0.1
+    assert dice(seg.right, right) >= 0.95 and dice(seg.left, left) >= 0.97
+    assert seg.lungs[phantom.masks["nodule"]].mean() >= 0.95

@@ -19,6 +19,9 @@ References and how they are made:
   skull, is the holder's shell (the arcs and the cushion's base).
 - *Lung bases* (ct-pelvis-chest-134): by eye in the figure, the lowest lung (the posterior
   recesses) is at slices 81-84; slices 0-79 hold colon and small-bowel gas and no lung.
+- *Liver dome* (ct-pelvis-chest-134): a box read off the figure (slices 110-113, rows 220-260,
+  columns 160-210, the right base); in it, the tissue islands of each slice (denser than -400 HU,
+  enclosed by air in that slice, over 300 voxels) are the top of the liver's dome.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from conftest import shared
+from conftest import liver_dome_reference, shared
 from scipy import ndimage
 
 from medseg.io import load
@@ -90,6 +93,13 @@ def test_no_lung_in_the_bowel_gas_below_the_lung_bases(pelvis_chest):
     # Both lungs are there and sizeable (mL): the bowel gas was dropped, not the lungs.
     ml = float(np.prod(pelvis_chest["spacing"])) / 1000.0
     assert (pelvis_chest["lungs"] == 1).sum() * ml > 1000 and (pelvis_chest["lungs"] == 2).sum() * ml > 1000
+
+
+def test_liver_dome_island_is_not_lung(pelvis_chest):
+    dome, right = liver_dome_reference(pelvis_chest["hu"]), pelvis_chest["lungs"] == 1
+    share = float(right[dome].mean())
+    print(f"ct-pelvis-chest-134: liver dome {int(dome.sum())} voxels, {share:.1%} labelled right lung")
+    assert dome.sum() > 3000 and share <= 0.2
 
 
 def test_radiotherapy_couch_is_removed(pelvis_chest):

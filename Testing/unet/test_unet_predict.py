@@ -112,6 +112,20 @@ def test_postprocess():
     assert out[1, 3, 3] == 1 and out[0, 8, 8] == 0 and out[:, 1:6, 1:6].all()
 
 
+def test_postprocess_keeps_a_dome_out_of_the_lung():
+    # z grows to the head (LPS): the dome's island on slices 1-2 sits on tissue outside the lung on
+    # slice 0; the vessel's hole on slice 2 has lung below it.
+    labels = np.zeros((3, 20, 20), np.uint8)
+    labels[:, 2:18, 2:18] = 1
+    labels[0, 6:, 6:12] = 0  # the dome below, open to the abdomen on this slice
+    labels[1, 7:11, 7:11] = 0  # its island one slice up...
+    labels[2, 8:10, 8:10] = 0  # ...and its top
+    labels[2, 14, 14] = 0  # a vessel
+    out = postprocess(labels, fill_holes=True)
+    assert not out[1, 7:11, 7:11].any() and not out[2, 8:10, 8:10].any()
+    assert out[2, 14, 14] == 1
+
+
 @pytest.mark.parametrize("suffix", [".pt", ".onnx"])
 def test_export_parity(tiny_model, tmp_path, suffix):
     if suffix == ".onnx":

@@ -52,6 +52,24 @@ def test_lungs_model_on_ct_chest_2(chest_dicom):
     assert recorded["passes"] == within
 
 
+@pytest.mark.realdata
+@needs_lungs
+def test_lungs_model_leaves_the_liver_dome_out():
+    from conftest import liver_dome_reference, shared
+
+    from medseg.io import load
+    from medseg.preprocess import lps_array
+    from medseg.unet.predict import predict
+
+    image, meta = load(shared("ct-pelvis-chest-134", "dicom"))
+    result = predict(image, "lungs", meta, device="cpu")
+    hu = lps_array(image)[0]
+    dome = liver_dome_reference(hu)
+    share = float((lps_array(result.labels)[0] == 1)[dome].mean())
+    print(f"ct-pelvis-chest-134: liver dome {int(dome.sum())} voxels, {share:.1%} labelled right lung by the model")
+    assert dome.sum() > 3000 and share <= 0.2
+
+
 @pytest.mark.parametrize("name", sorted(BARS))
 def test_shipped_card_status_follows_its_numbers(name):
     if name not in shipped_models():

@@ -112,6 +112,36 @@ def fill_holes_per_slice(mask: np.ndarray) -> np.ndarray:
     return mask | ~outside[lab] & background
 
 
+#: A hole is the top of something below the mask when more than this share of its footprint on the
+#: slice below is outside the mask (:func:`fill_holes_except_domes`).
+DOME_BELOW_SHARE = 0.5
+
+
+def fill_holes_except_domes(mask: np.ndarray) -> np.ndarray:
+    """:func:`fill_holes_per_slice`, except the holes that are the top of something rising into the
+    mask from below (z, y, x on an LPS grid: z grows to the head, so "below" is z - 1).
+
+    Near a lung's base an axial slice cuts the diaphragm's dome as an island of liver or spleen with
+    lung all round it. A hole is such an island when more than :data:`DOME_BELOW_SHARE` of its
+    footprint on the slice below is outside the filled mask there (the island is dropped there too,
+    so a dome that shows as an island on several slices goes as a whole: the slices are walked
+    upwards). Vessels and nodules have lung or their own cross-section below and are filled. The
+    lowest slice has nothing below it and is filled as it is.
+    """
+    filled = fill_holes_per_slice(mask)
+    holes = filled & ~mask
+    for k in range(1, filled.shape[0]):
+        if not holes[k].any():
+            continue
+        lab, n = ndimage.label(holes[k])
+        outside_below = np.bincount(lab.ravel(), weights=(~filled[k - 1]).ravel(), minlength=n + 1)
+        dome = outside_below > DOME_BELOW_SHARE * np.bincount(lab.ravel(), minlength=n + 1)
+        dome[0] = False
+        if dome.any():
+            filled[k] &= ~dome[lab]
+    return filled
+
+
 def bounding_box(mask: np.ndarray, margin=(0, 0, 0)) -> tuple[slice, slice, slice]:
     """(z, y, x) slices of the box around ``mask`` widened by ``margin`` voxels, clipped to the array.
 

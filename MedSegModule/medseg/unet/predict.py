@@ -21,6 +21,7 @@ import SimpleITK as sitk
 import torch
 from scipy import ndimage
 
+from ..autolabel.morphology import fill_holes_except_domes
 from ..errors import MedSegError, ParameterError
 from ..labels import AIR_HU
 from ..progress import CancelEvent, Progress, check_cancel, report
@@ -151,7 +152,9 @@ def argmax_classes(p: torch.Tensor) -> torch.Tensor:
 
 
 def postprocess(labels: np.ndarray, largest_component: bool = False, fill_holes: bool = False) -> np.ndarray:
-    """Per class: keep the largest 3D component (26-connected) and/or fill holes slice by slice."""
+    """Per class: keep the largest 3D component (26-connected) and/or fill holes slice by slice
+    (``labels`` z, y, x on an LPS grid), except a hole that is the top of something below the class:
+    a lung's ring round the diaphragm's dome stays a ring (:func:`.morphology.fill_holes_except_domes`)."""
     out = labels.copy()
     for c in [int(v) for v in np.unique(labels) if v]:
         m = labels == c
@@ -162,7 +165,7 @@ def postprocess(labels: np.ndarray, largest_component: bool = False, fill_holes:
                 sizes[0] = 0
                 m = lab == int(sizes.argmax())
         if fill_holes:
-            m = np.stack([ndimage.binary_fill_holes(s) for s in m])
+            m = fill_holes_except_domes(m)
         out[(labels == c) & ~m] = 0
         out[m & (out == 0)] = c  # filled holes take the class only where nothing else is
     return out

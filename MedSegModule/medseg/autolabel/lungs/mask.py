@@ -18,7 +18,9 @@ Method (on the LPS work grid of about 2 mm pixels, see :mod:`.ops`):
    must lie against them along most of itself. Colon gas with stool passes every texture test;
    it fails this one, as the diaphragm lies between it and the lung.
 5. Right and left (:mod:`.split`), then per side an in-plane closing of :data:`CLOSE_MM` and
-   hole filling, so vessels, the hilum's edge and pleural nodules are inside.
+   hole filling, so vessels, the hilum's edge and pleural nodules are inside; a hole that is the
+   top of the diaphragm's dome (liver or spleen below it, :func:`.morphology.fill_holes_except_domes`)
+   is not.
 6. At full resolution only the boundary band is redrawn: a voxel there is lung when it is
    mostly lung by partial volume, below the edge HU between the wall and the lung next to it
    (:func:`_edge_map`), whatever the voxel size; the faces across slices (over the diaphragm's
@@ -318,8 +320,8 @@ def _add_dense(lung: np.ndarray, low: np.ndarray, body: np.ndarray, spacing_low,
 
 def _close_sides(right: np.ndarray, left: np.ndarray, body: np.ndarray, radius_px: float):
     """Close and fill each side in-plane; voxels both claim go back to the side that had them."""
-    r_c = mo.fill_holes_per_slice(lo.close_plane(right, radius_px)) & body
-    l_c = mo.fill_holes_per_slice(lo.close_plane(left, radius_px)) & body
+    r_c = mo.fill_holes_except_domes(lo.close_plane(right, radius_px)) & body
+    l_c = mo.fill_holes_except_domes(lo.close_plane(left, radius_px)) & body
     both = r_c & l_c
     if both.any():
         r_c &= ~(both & left)
