@@ -43,7 +43,7 @@ def add_study_pictures(result, image: sitk.Image, labels: sitk.Image, meta: dict
 def add_model_pictures(result, image: sitk.Image, predicted) -> None:
     """One picture per model run (``result.models``, with ``predicted``: [(label image, names)] in
     the same order): a lesion model's lesions each on their slice whole and close up, any other
-    model's segments on three planes. Stored as the entry's ``picture``."""
+    model's segments on three planes (axially only in a thin stack). Stored as the entry's ``picture``."""
     from .lesion_views import lesion_views
 
     for entry, (labelmap, names) in zip(result.models, predicted):

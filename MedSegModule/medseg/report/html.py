@@ -177,16 +177,27 @@ def _segments_section(result) -> str:
                      "(set to −1024 HU in ct-clean.nrrd), drawn in magenta")
     pics = getattr(result, "pictures", {})
     shown = pics.get("planes")
-    planes = _figure(shown, "each label on axial, coronal and sagittal slices",
+    three = shown is not None and _three_planes(shown)
+    planes = _figure(shown, "each label on axial, coronal and sagittal slices" if three else
+                     "each label on an axial slice",
                      f"{_esc(shown.caption)}. " + "; ".join(map(_esc, shown.positions)) + ".") if shown else ""
+    head = ("<h3>Each label on three planes</h3><p class='muted'>Each row: the label on the axial, coronal and "
+            "sagittal slice where it is largest, captioned with the slice's position (mm). Axial seen from the "
+            "feet and coronal from the front (patient's right on the image's left); sagittal from the "
+            "patient's left (anterior on the image's left)." if three else
+            "<h3>Each label on an axial slice</h3><p class='muted'>Each row: the label on the axial slice where "
+            "it is largest, seen from the feet (patient's right on the image's left); the stack is too thin for "
+            "coronal and sagittal slices.")
     return ("<h2>Segments</h2><p class='muted'>Classical auto-labels: table/headrest removal, body, lungs "
             "(right/left), airway, bone. See the README for validation figures.</p>" + table
             + "".join(f"<p class='muted'>{n}.</p>" for n in notes)
             + _figure(result.figures.get("overlay"), "label overlay", "auto-labels on axial slices (overlay.png)")
-            + ("<h3>Each label on three planes</h3><p class='muted'>Each row: the label on the axial, coronal and "
-               "sagittal slice where it is largest, captioned with the slice's position (mm). Axial seen from the "
-               "feet and coronal from the front (patient's right on the image's left); sagittal from the "
-               "patient's left (anterior on the image's left)." + _oblique_note(result) + "</p>" + planes if planes else ""))
+            + (head + _oblique_note(result) + "</p>" + planes if planes else ""))
+
+
+def _three_planes(picture) -> bool:
+    """Whether a label-planes picture has coronal and sagittal panels (a thin stack has axial only)."""
+    return any(": coronal " in title for title in picture.positions)
 
 
 def _models_section(result) -> str:
@@ -224,7 +235,8 @@ def _models_section(result) -> str:
                              "the Radiomics section).</p>")
         shown = m.get("picture")
         if shown is not None:
-            what = "where each lesion lies" if lesions else "the model's segments on three planes"
+            what = ("where each lesion lies" if lesions else "the model's segments on three planes"
+                    if _three_planes(shown) else "the model's segments on an axial slice")
             parts.append(_figure(shown, f"{m['name']}: {what}", f"{_esc(shown.caption)}. "
                                  + "; ".join(map(_esc, shown.positions)) + "."))
     return "".join(parts)

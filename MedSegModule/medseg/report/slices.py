@@ -35,6 +35,9 @@ MONTAGE_MOST = 24
 #: Opacity of the removed objects' magenta (the table-headrest label): it must stand out on grey CT.
 REMOVED_ALPHA = 0.85
 _PLANES = {2: "axial", 1: "coronal", 0: "sagittal"}
+#: A stack less deep than this (mm) gets no coronal or sagittal panel: it would be a strip a few
+#: pixels high (a 2-slice series is 2 mm of a 350 mm body) that shows nothing.
+MIN_STACK_MM = 20.0
 
 
 def position_text(lps_mm: float, axis: int) -> str:
@@ -218,8 +221,11 @@ def _slice_counts(lab: np.ndarray, values: Sequence[int]) -> dict[int, np.ndarra
 def _plane_layout(vol: _Volume, gap: float, t: float) -> dict[int, tuple[float, float, float, float]]:
     """Where the axial (2), coronal (1) and sagittal (0) panels of one row go: {axis: (x, y, w, h)}, sheet
     units, y from the row's top (each panel's caption above it). Side by side; for a short stack (a
-    few cm of a wide body) the flat coronal and sagittal panels go one above the other, twice as wide."""
+    few cm of a wide body) the flat coronal and sagittal panels go one above the other, twice as wide;
+    a stack under :data:`MIN_STACK_MM` deep is shown axially only."""
     (aw, ah), (cw, ch), (sw, sh) = (panel_box(*vol.extent_mm(a)) for a in (2, 1, 0))
+    if vol.extent_mm(1)[1] < MIN_STACK_MM:
+        return {2: (0.0, t, aw, ah)}
     side = {2: (0.0, t, aw, ah), 1: (aw + gap, t + (1 - ch) / 2, cw, ch),
             0: (aw + cw + 2 * gap, t + (1 - sh) / 2, sw, sh)}
     wide = cw + sw + gap
@@ -232,7 +238,8 @@ def _plane_layout(vol: _Volume, gap: float, t: float) -> dict[int, tuple[float, 
 def label_planes(image: sitk.Image, labels: sitk.Image, label_table: Sequence[Label], *,
                  window: tuple[float, float] = (-300.0, 1600.0), alpha: float = 0.5,
                  names: dict[int, str] | None = None) -> Picture | None:
-    """Each present label on an axial, a coronal and a sagittal slice: one row per label.
+    """Each present label on an axial, a coronal and a sagittal slice (axial only for a stack under
+    :data:`MIN_STACK_MM` deep): one row per label.
 
     Each plane is the slice where the label has the most voxels; only that label is filled (the
     table-headrest, the removed objects, at :data:`REMOVED_ALPHA` so the magenta stands out).
@@ -265,7 +272,10 @@ def label_planes(image: sitk.Image, labels: sitk.Image, label_table: Sequence[La
             titles.append(f"{name}: {where}")
             sheet.place(rgb_slice(vol.ct(axis, k), window, mask, lb.color_float, a), x0, r * row + t + y0, w, h, axis,
                         where)
-    return Picture(sheet.png(dpi=95), f"window {window[0]:g}/{window[1]:g} HU (centre/width)", titles)
+    note = f"window {window[0]:g}/{window[1]:g} HU (centre/width)"
+    if len(slots) == 1:
+        note += f"; axial only: the stack is {vol.extent_mm(1)[1]:.0f} mm deep"
+    return Picture(sheet.png(dpi=95), note, titles)
 
 
-__all__ = ["position_text", "montage", "label_planes", "DISPLAY_PIXELS", "MONTAGE_MOST", "REMOVED_ALPHA"]
+__all__ = ["position_text", "montage", "label_planes", "DISPLAY_PIXELS", "MIN_STACK_MM", "MONTAGE_MOST", "REMOVED_ALPHA"]
