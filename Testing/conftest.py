@@ -30,14 +30,13 @@ def liver_dome_reference(hu: np.ndarray) -> np.ndarray:
     from scipy import ndimage
 
     dome = np.zeros(hu.shape, dtype=bool)
+    box = np.zeros(hu.shape[1:], dtype=bool)
+    box[220:261, 160:211] = True
     for z in range(110, 114):
         tissue = hu[z] > -400
         lab, _ = ndimage.label(ndimage.binary_fill_holes(~tissue) & tissue)
         big = np.flatnonzero(np.bincount(lab.ravel()) > 300)
-        island = np.isin(lab, big[big > 0])
-        box = np.zeros_like(island)
-        box[220:261, 160:211] = True
-        dome[z] = island & box
+        dome[z] = np.isin(lab, big[big > 0]) & box
     return dome
 
 

@@ -24,11 +24,11 @@ def test_a_thin_stack_is_shown_axially_only():
     image, labels = _volume(2, 1.0)  # 2 mm deep, as ct-chest-2
     pic = label_planes(image, labels, label_table([1], {1: "lung-right"}))
     assert [t.split(": ")[1].split()[0] for t in pic.positions] == ["axial"]
-    assert "axial only: the stack is 2 mm deep" in pic.caption
+    assert pic.planes == ("axial",) and "axial only: the stack is 2 mm deep" in pic.caption
 
 
 def test_a_deep_stack_gets_three_planes():
     image, labels = _volume(int(MIN_STACK_MM // 2) + 1, 2.0)
     pic = label_planes(image, labels, label_table([1], {1: "lung-right"}))
     assert sorted(t.split(": ")[1].split()[0] for t in pic.positions) == ["axial", "coronal", "sagittal"]
-    assert "axial only" not in pic.caption
+    assert set(pic.planes) == {"axial", "coronal", "sagittal"} and "axial only" not in pic.caption

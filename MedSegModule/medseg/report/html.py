@@ -177,7 +177,7 @@ def _segments_section(result) -> str:
                      "(set to −1024 HU in ct-clean.nrrd), drawn in magenta")
     pics = getattr(result, "pictures", {})
     shown = pics.get("planes")
-    three = shown is not None and _three_planes(shown)
+    three = shown is not None and "coronal" in shown.planes
     planes = _figure(shown, "each label on axial, coronal and sagittal slices" if three else
                      "each label on an axial slice",
                      f"{_esc(shown.caption)}. " + "; ".join(map(_esc, shown.positions)) + ".") if shown else ""
@@ -193,11 +193,6 @@ def _segments_section(result) -> str:
             + "".join(f"<p class='muted'>{n}.</p>" for n in notes)
             + _figure(result.figures.get("overlay"), "label overlay", "auto-labels on axial slices (overlay.png)")
             + (head + _oblique_note(result) + "</p>" + planes if planes else ""))
-
-
-def _three_planes(picture) -> bool:
-    """Whether a label-planes picture has coronal and sagittal panels (a thin stack has axial only)."""
-    return any(": coronal " in title for title in picture.positions)
 
 
 def _models_section(result) -> str:
@@ -235,8 +230,10 @@ def _models_section(result) -> str:
                              "the Radiomics section).</p>")
         shown = m.get("picture")
         if shown is not None:
-            what = ("where each lesion lies" if lesions else "the model's segments on three planes"
-                    if _three_planes(shown) else "the model's segments on an axial slice")
+            if lesions:
+                what = "where each lesion lies"
+            else:
+                what = "the model's segments on " + ("three planes" if "coronal" in shown.planes else "an axial slice")
             parts.append(_figure(shown, f"{m['name']}: {what}", f"{_esc(shown.caption)}. "
                                  + "; ".join(map(_esc, shown.positions)) + "."))
     return "".join(parts)

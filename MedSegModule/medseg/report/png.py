@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Picture:
-    """A PNG (``png``: its bytes) with its caption, and the slice positions it shows (text, mm)."""
+    """A PNG (``png``: its bytes) with its caption, the slice positions it shows (text, mm), and the
+    planes its panels cut ("axial", "coronal", "sagittal"; empty where that is not the point)."""
 
     png: bytes
     caption: str = ""
     positions: list[str] = field(default_factory=list)
+    planes: tuple[str, ...] = ()
 
 
 def png_bytes(fig, dpi: int = 90) -> bytes:

@@ -275,7 +275,7 @@ def label_planes(image: sitk.Image, labels: sitk.Image, label_table: Sequence[La
     note = f"window {window[0]:g}/{window[1]:g} HU (centre/width)"
     if len(slots) == 1:
         note += f"; axial only: the stack is {vol.extent_mm(1)[1]:.0f} mm deep"
-    return Picture(sheet.png(dpi=95), note, titles)
+    return Picture(sheet.png(dpi=95), note, titles, tuple(_PLANES[axis] for axis in slots))
 
 
 __all__ = ["position_text", "montage", "label_planes", "DISPLAY_PIXELS", "MIN_STACK_MM", "MONTAGE_MOST", "REMOVED_ALPHA"]
